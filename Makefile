@@ -1,0 +1,46 @@
+# gotrickle — common tasks. `make test` and `make demo` work on a fresh machine:
+# each runs `make deps` first (idempotent; a no-op when everything is installed).
+
+GO        ?= go
+PKGS      ?= ./...
+REPORTS   ?= reports
+BENCHTIME ?= 2s
+
+.PHONY: all deps build test test-unit conformance bench demo lint fmt clean
+
+all: build
+
+deps:
+	@bash CI/install-deps.sh
+
+build: deps
+	$(GO) build $(PKGS)
+	CGO_ENABLED=0 $(GO) build ./pkg/trickle/... ./fakes/...
+
+# The README's test command: lint, unit tests with the race detector, then the
+# conformance suites (which write reports under $(REPORTS)/).
+test: deps lint test-unit conformance
+
+test-unit:
+	$(GO) test -race -count=1 $(PKGS)
+
+conformance:
+	@bash CI/conformance.sh
+
+bench: deps
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./benchmarks/...
+
+demo: deps
+	@echo "make demo: the processor does not exist yet (issue 5); nothing to demonstrate."
+	@echo "Meanwhile: go run ./fakes/trickleserver/cmd/trickleserver --help"
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go'; git ls-files --others --exclude-standard '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+clean:
+	rm -rf bin $(REPORTS) out

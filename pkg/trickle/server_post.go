@@ -1,0 +1,175 @@
+package trickle
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// readBufSize is the read size for POST bodies: large enough that a fast
+// publisher costs few wake-ups, small enough that readers see bytes soon.
+const readBufSize = 32 << 10
+
+var readBufs = sync.Pool{New: func() any { b := make([]byte, readBufSize); return &b }}
+
+// bodyResult is how a POST body reader finished.
+type bodyResult struct {
+	n        int64
+	err      error // a read error other than io.EOF
+	tooLarge bool  // the body went past MaxSegmentBytes
+	lost     bool  // the segment closed or the claim was taken over
+}
+
+// handlePost serves POST /{channel}/{seq}: the body becomes the segment,
+// fanned out to readers as it arrives.
+func (s *Server) handlePost(w http.ResponseWriter, r *http.Request, name string, seq int64) {
+	st, err := s.getOrCreate(name, r.Header.Get("Content-Type"), s.cfg.Autocreate)
+	if err != nil {
+		textError(w, http.StatusServiceUnavailable, err.Error())
+		return
+	}
+	h := w.Header()
+	if st == nil {
+		h.Set("Connection", "close")
+		textError(w, http.StatusNotFound, "stream not found")
+		return
+	}
+	pw := newPostWriter()
+	seg, served, latest, out := st.forWrite(seq, r.Header.Get(HeaderReset) != "", pw)
+	h.Set(HeaderSeq, formatSeq(served))
+	switch out {
+	case writeClosed:
+		h.Set(HeaderClosed, ClosedValue)
+		h.Set("Connection", "close")
+		w.WriteHeader(http.StatusOK)
+		return
+	case writeGone:
+		h.Set(HeaderLatest, formatSeq(latest))
+		h.Set("Connection", "close")
+		textError(w, StatusSequenceNonexistent, "segment is older than the server keeps")
+		return
+	case writeConflict:
+		h.Set(HeaderLatest, formatSeq(latest))
+		h.Set("Connection", "close")
+		textError(w, http.StatusConflict, "segment already written")
+		return
+	}
+
+	done := make(chan bodyResult, 1)
+	first := make(chan struct{})
+	go func() { done <- s.readBody(r.Body, st, seg, pw, first) }()
+
+	var keepalive <-chan time.Time
+	if s.cfg.FirstByteKeepalive > 0 {
+		t := time.NewTicker(s.cfg.FirstByteKeepalive)
+		defer t.Stop()
+		keepalive = t.C
+	}
+	var (
+		res     bodyResult
+		stopped string // why the handler stopped the body reader, if it did
+	)
+wait:
+	for {
+		select {
+		case res = <-done:
+			break wait
+		case <-first:
+			first, keepalive = nil, nil
+		case <-keepalive:
+			// An interim response keeps an idle preconnected POST alive.
+			w.WriteHeader(http.StatusContinue)
+		case <-seg.done:
+			stopped = "closed"
+		case <-pw.replaced:
+			stopped = "replaced"
+		}
+		if stopped != "" {
+			// The reader may be blocked in Body.Read; a past deadline
+			// wakes it so that no goroutine outlives the request.
+			if err := http.NewResponseController(w).SetReadDeadline(time.Now()); err != nil {
+				s.log.Debug("cannot interrupt POST body", "channel", name, "seq", served, "err", err)
+			}
+			res = <-done
+			break
+		}
+	}
+
+	switch {
+	case stopped == "replaced" || (res.lost && !seg.isClosed()):
+		h.Set("Connection", "close")
+		textError(w, http.StatusConflict, "a newer POST took this segment over")
+	case stopped == "closed" || res.lost:
+		if st.isClosed() {
+			h.Set(HeaderClosed, ClosedValue)
+		}
+		h.Set("Connection", "close")
+		w.WriteHeader(http.StatusOK)
+	case res.tooLarge:
+		seg.finish(pw)
+		h.Set("Connection", "close")
+		textError(w, http.StatusRequestEntityTooLarge,
+			fmt.Sprintf("segment is larger than %d bytes; it was cut there", s.cfg.MaxSegmentBytes))
+		s.log.Warn("segment cut at size limit", "channel", name, "seq", served, "limit", s.cfg.MaxSegmentBytes)
+	case res.err != nil:
+		// The publisher went away part-way: end the segment where it
+		// stands so its readers are not left waiting.
+		seg.finish(pw)
+		h.Set("Connection", "close")
+		textError(w, http.StatusBadRequest, "request body failed: "+res.err.Error())
+		s.log.Debug("POST body failed", "channel", name, "seq", served, "bytes", res.n, "err", res.err)
+	default:
+		if res.n == 0 {
+			st.started(served) // an empty segment still moves the channel on
+		}
+		seg.finish(pw)
+		w.WriteHeader(http.StatusOK)
+	}
+}
+
+// readBody copies a POST body into the segment. first is closed when the
+// first byte has been stored.
+func (s *Server) readBody(body io.Reader, st *stream, seg *segment, pw *postWriter, first chan struct{}) bodyResult {
+	bp := readBufs.Get().(*[]byte)
+	defer readBufs.Put(bp)
+	buf := *bp
+	limit := s.cfg.MaxSegmentBytes
+	var n int64
+	for {
+		want := buf
+		if limit > 0 {
+			if left := limit - n; left < int64(len(want)) {
+				// At the cap, read one byte more to tell "exactly at the cap"
+				// from "past it".
+				want = buf[:max(left, 1)]
+			}
+		}
+		k, err := body.Read(want)
+		if k > 0 {
+			if limit > 0 && n+int64(k) > limit {
+				return bodyResult{n: n, tooLarge: true}
+			}
+			if n == 0 {
+				pw.sent.Store(true)
+				st.started(seg.seq)
+			}
+			if !seg.append(pw, want[:k]) {
+				return bodyResult{n: n, lost: true}
+			}
+			if n == 0 {
+				close(first)
+			}
+			n += int64(k)
+			st.touch()
+		}
+		if errors.Is(err, io.EOF) {
+			return bodyResult{n: n}
+		}
+		if err != nil {
+			return bodyResult{n: n, err: err}
+		}
+	}
+}
