@@ -170,7 +170,7 @@ func TestServerStreamsBytesBeforeThePostEnds(t *testing.T) {
 	}
 	gc := make(chan got, 1)
 	go func() {
-		resp, err := http.Get(base + "/s/-1")
+		resp, err := http.Get(base + "/s/0")
 		gc <- got{resp, err}
 	}()
 

@@ -1,0 +1,279 @@
+package trickle
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// PublisherConfig configures a Publisher. Only URL is required.
+type PublisherConfig struct {
+	// URL is the channel's URL, e.g. "http://host:port/ai/trickle/abc".
+	URL string
+	// Client sends the requests. It defaults to a client with its own
+	// transport, whose connections Close releases.
+	Client *http.Client
+	// ContentType is sent with every segment POST. It defaults to
+	// "video/mp2t".
+	ContentType string
+	// StartAtNext asks the server where to begin (GET {URL}/next) instead of
+	// starting at seq 0. Servers without /next make NewPublisher fail.
+	StartAtNext bool
+	// MaxRetries is how many times a segment is re-POSTed when its request
+	// failed before any byte of it was sent. It defaults to 3; a negative
+	// value disables retries. A segment that failed after bytes were sent
+	// is never re-sent: the publisher closes it on the server and moves on.
+	MaxRetries int
+	// RetryBackoff is the pause before the first retry; it doubles each
+	// time, up to 5 s. It defaults to 250 ms.
+	RetryBackoff time.Duration
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+}
+
+// PublisherStats counts what a Publisher did.
+type PublisherStats struct {
+	Segments int64 // segments the server accepted whole
+	Bytes    int64 // bytes of those segments
+	Retries  int64 // re-POSTs of segments that had sent no byte
+	Lost     int64 // segments that failed part-way and were closed
+	Jumps    int64 // times the publisher moved to the server's latest seq
+}
+
+// Publisher writes a trickle channel: one streaming POST per segment, with
+// the POST for the following segment opened ahead of time so that its
+// first byte goes out without a connection set-up.
+type Publisher struct {
+	cfg    PublisherConfig
+	base   string
+	client *http.Client
+	own    *http.Transport // set when the Publisher made its own transport
+	log    *slog.Logger
+
+	ctx    context.Context // ends when the Publisher closes
+	cancel context.CancelCauseFunc
+	wg     sync.WaitGroup
+
+	mu      sync.Mutex
+	seq     int64 // the seq the next Next hands out
+	pending *post // preconnected POST for seq, if any
+	closed  bool
+	writing bool // a SegmentWriter is open
+	seen    bool // the server has accepted a segment: a later 404 means closed
+
+	segments, bytes, retries, lost, jumps atomic.Int64
+}
+
+// NewPublisher checks the configuration, finds the first seq and opens the
+// POST for it. ctx bounds only the set-up.
+func NewPublisher(ctx context.Context, cfg PublisherConfig) (*Publisher, error) {
+	base, err := channelURL(cfg.URL)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.ContentType == "" {
+		cfg.ContentType = ContentTypeMPEGTS
+	}
+	if cfg.MaxRetries == 0 {
+		cfg.MaxRetries = 3
+	}
+	if cfg.RetryBackoff <= 0 {
+		cfg.RetryBackoff = 250 * time.Millisecond
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	p := &Publisher{cfg: cfg, base: base, client: cfg.Client, log: cfg.Logger.With("component", "trickle-publisher", "url", base)}
+	if p.client == nil {
+		p.own = newTransport()
+		p.client = &http.Client{Transport: p.own}
+	}
+	p.ctx, p.cancel = context.WithCancelCause(context.Background())
+	if cfg.StartAtNext {
+		next, err := fetchNext(ctx, p.client, base)
+		if err != nil {
+			p.release()
+			return nil, err
+		}
+		p.seq = next
+	}
+	p.mu.Lock()
+	p.pending = p.startPost(p.seq)
+	p.mu.Unlock()
+	return p, nil
+}
+
+// fetchNext asks the server for the next seq to start.
+func fetchNext(ctx context.Context, c *http.Client, base string) (int64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/next", nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return 0, fmt.Errorf("trickle: GET %s/next: %w", base, err)
+	}
+	body := errorBody(resp)
+	switch {
+	case resp.StatusCode == http.StatusNotFound:
+		return 0, fmt.Errorf("%w: %s", ErrStreamNotFound, base)
+	case resp.StatusCode != http.StatusOK:
+		return 0, &HTTPError{Method: "GET", URL: base + "/next", Code: resp.StatusCode, Body: body}
+	}
+	n, err := strconv.ParseInt(body, 10, 64)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("trickle: GET %s/next: body %q is not a sequence number", base, body)
+	}
+	return n, nil
+}
+
+// Stats returns the counters so far.
+func (p *Publisher) Stats() PublisherStats {
+	return PublisherStats{
+		Segments: p.segments.Load(), Bytes: p.bytes.Load(), Retries: p.retries.Load(),
+		Lost: p.lost.Load(), Jumps: p.jumps.Load(),
+	}
+}
+
+// Seq returns the seq the next segment will be written to.
+func (p *Publisher) Seq() int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.seq
+}
+
+// Next starts the next segment. Write its bytes to the returned writer and
+// Close it; only one segment is written at a time. The POST for the
+// segment after it is opened now.
+func (p *Publisher) Next(ctx context.Context) (*SegmentWriter, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch {
+	case p.closed:
+		return nil, ErrClosed
+	case p.writing:
+		return nil, errors.New("trickle: Next called before the previous segment was closed")
+	}
+	po := p.pending
+	if po == nil || po.seq != p.seq {
+		if po != nil {
+			po.abandon()
+		}
+		po = p.startPost(p.seq)
+	}
+	p.seq++
+	p.pending = p.startPost(p.seq)
+	p.writing = true
+	return &SegmentWriter{p: p, post: po, seq: po.seq}, nil
+}
+
+// Write sends r as one whole segment and waits for the server's answer.
+func (p *Publisher) Write(ctx context.Context, r io.Reader) (int64, error) {
+	w, err := p.Next(ctx)
+	if err != nil {
+		return 0, err
+	}
+	n, err := io.Copy(w, r)
+	if err != nil {
+		w.Abort(err)
+		return n, err
+	}
+	return n, w.Close()
+}
+
+// Close ends the stream: the server closes the channel (DELETE {URL}) and
+// its readers see the end of the stream. The Publisher cannot be used
+// afterwards. ctx bounds the DELETE.
+func (p *Publisher) Close(ctx context.Context) error {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil
+	}
+	p.closed = true
+	pending := p.pending
+	p.pending = nil
+	p.mu.Unlock()
+
+	err := p.delete(ctx, p.base)
+	if pending != nil {
+		pending.abandon()
+	}
+	p.release()
+	return err
+}
+
+func (p *Publisher) release() {
+	p.cancel(ErrClosed)
+	p.wg.Wait()
+	if p.own != nil {
+		p.own.CloseIdleConnections()
+	}
+}
+
+// delete sends DELETE to url, treating 404 as "already gone".
+func (p *Publisher) delete(ctx context.Context, url string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodDelete, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := p.client.Do(req)
+	if err != nil {
+		return fmt.Errorf("trickle: DELETE %s: %w", url, err)
+	}
+	body := errorBody(resp)
+	switch resp.StatusCode {
+	case http.StatusOK:
+		return nil
+	case http.StatusNotFound:
+		return fmt.Errorf("%w: DELETE %s", ErrStreamNotFound, url)
+	}
+	return &HTTPError{Method: "DELETE", URL: url, Code: resp.StatusCode, Body: body}
+}
+
+// jumpTo moves the publisher to latest after the server refused a seq it
+// has already passed, re-opening the POST ahead.
+func (p *Publisher) jumpTo(latest int64) (int64, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed || latest < p.seq {
+		return 0, false
+	}
+	if p.pending != nil {
+		p.pending.abandon()
+	}
+	seq := latest
+	p.seq = seq + 1
+	p.pending = p.startPost(p.seq)
+	p.jumps.Add(1)
+	return seq, true
+}
+
+func (p *Publisher) segmentDone(n int64, err error) {
+	p.mu.Lock()
+	p.writing = false
+	if err == nil {
+		p.seen = true
+	}
+	p.mu.Unlock()
+	if err == nil {
+		p.segments.Add(1)
+		p.bytes.Add(n)
+	}
+}
+
+func (p *Publisher) hasSeen() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.seen
+}
