@@ -3,7 +3,6 @@ package trickleserver
 import (
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"strconv"
 
 	"github.com/gotrickle/gotrickle/pkg/trickle"
@@ -32,20 +31,10 @@ func (s *Server) answerStatus(w http.ResponseWriter, t target, code int) {
 	textAnswer(w, code, fmt.Sprintf("%d %s (injected fault)", code, statusText(code)))
 }
 
-// latest asks the real server for the channel's next segment to start, as
-// GET /{channel}/next answers it. pkg/trickle exports no accessor for it,
-// so the request is made in-process.
+// latest is the channel's next segment to start, as the real server holds it.
 func (s *Server) latest(channel string) (int64, bool) {
-	if trickle.ValidChannelName(channel) != nil {
-		return 0, false // also keeps the path below well-formed
-	}
-	rec := httptest.NewRecorder()
-	s.trickle.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, s.base+channel+"/next", nil))
-	if rec.Code != http.StatusOK {
-		return 0, false
-	}
-	n, err := strconv.ParseInt(rec.Header().Get(trickle.HeaderLatest), 10, 64)
-	return n, err == nil
+	next, _, ok := s.trickle.Latest(channel)
+	return next, ok
 }
 
 func statusText(code int) string {

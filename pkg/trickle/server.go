@@ -368,3 +368,14 @@ func methodNotAllowed(w http.ResponseWriter, allow string) {
 	w.Header().Set("Allow", allow)
 	textError(w, http.StatusMethodNotAllowed, "method not allowed")
 }
+
+// Latest reports a channel's next seq to start and whether it has ended;
+// ok is false when the server does not know the channel.
+func (s *Server) Latest(channel string) (next int64, closed, ok bool) {
+	st := s.lookup(channel)
+	if st == nil {
+		return 0, false, false
+	}
+	next, closed = st.latest()
+	return next, closed, true
+}
