@@ -1,15 +1,19 @@
 #!/usr/bin/env bash
 # Runs the conformance suites against gotrickle's own implementations (or the
-# targets named in TRICKLE_* environment variables) and writes reports.
+# targets named in TRICKLE_* environment variables), writes reports under
+# $REPORTS/<suite>/, then proves the server suite catches planted bugs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 reports=${REPORTS:-reports}
 mkdir -p "$reports"
 status=0
 for suite in server client; do
-  dir=conformance/$suite
-  [ -d "$dir" ] || continue
   echo "== conformance/$suite"
-  TRICKLE_REPORT_DIR="$PWD/$reports/$suite" go test -count=1 -race "./$dir/" -args ${CONFORMANCE_ARGS:-} || status=1
+  TRICKLE_REPORT_DIR="$PWD/$reports/$suite" go test -count=1 -race "./conformance/$suite/" -args ${CONFORMANCE_ARGS:-} || status=1
+  [ -f "$reports/$suite/summary.md" ] && sed -n '1,8p' "$reports/$suite/summary.md"
 done
+if [ -z "${TRICKLE_SERVER_URL:-}" ] && [ "${TRICKLE_SELFTEST:-1}" = 1 ]; then
+  echo "== conformance self-test: planted bugs must be caught"
+  TRICKLE_SELFTEST=1 go test -count=1 -v -run TestMutations ./conformance/selftest/ | grep -E '^(=== RUN|--- |\s+mutation_test|PASS|FAIL|ok)' || status=1
+fi
 exit $status

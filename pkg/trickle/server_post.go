@@ -58,6 +58,8 @@ func (s *Server) handlePost(w http.ResponseWriter, r *http.Request, name string,
 		return
 	}
 
+	// Interim 100 responses carry the headers set so far; keep them clean.
+	h.Del(HeaderSeq)
 	done := make(chan bodyResult, 1)
 	first := make(chan struct{})
 	go func() { done <- s.readBody(r.Body, st, seg, pw, first) }()
@@ -98,6 +100,7 @@ wait:
 		}
 	}
 
+	h.Set(HeaderSeq, formatSeq(served))
 	switch {
 	case stopped == "replaced" || (res.lost && !seg.isClosed()):
 		h.Set("Connection", "close")
