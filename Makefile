@@ -4,7 +4,7 @@
 GO        ?= go
 PKGS      ?= ./...
 REPORTS   ?= reports
-BENCHTIME ?= 2s
+BENCHTIME ?= 300x
 
 .PHONY: all deps build test test-unit conformance bench demo lint fmt clean
 
@@ -27,8 +27,11 @@ test-unit:
 conformance:
 	@bash CI/conformance.sh
 
+# Benchmarks against gotrickle's own server in-process; benchmarks/compare.sh
+# runs the same load against any running servers (see benchmarks/README.md).
 bench: deps
-	$(GO) test -run '^$$' -bench . -benchmem -benchtime $(BENCHTIME) ./benchmarks/...
+	$(GO) test -run '^$$' -bench Fanout -benchmem -benchtime $(BENCHTIME) ./benchmarks/...
+	$(GO) test -run '^$$' -bench MemoryPerSubscriber -benchtime 3x ./benchmarks/...
 
 demo: deps
 	@echo "make demo: the processor does not exist yet (issue 5); nothing to demonstrate."
