@@ -89,6 +89,12 @@ func (s *Server) streamSegment(w http.ResponseWriter, r *http.Request, st *strea
 		select {
 		case <-wake:
 		case <-ctx.Done():
+			if !started {
+				// The reader left before anything was sent: drop the
+				// connection rather than let net/http answer a bare
+				// 200 that would look like an empty segment.
+				panic(http.ErrAbortHandler)
+			}
 			return
 		}
 	}
