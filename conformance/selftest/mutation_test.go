@@ -41,32 +41,35 @@ var plants = []plant{
 	{
 		mutation: trickleserver.MutationEvicted404,
 		target:   "TRK-SRV-049",
-		mayAlso:  []string{"TRK-SRV-029", "TRK-SRV-039"},
-		why:      "every 470 becomes 404: writing behind the window and reading too far ahead answer 470 too",
-	},
-	{
-		mutation: trickleserver.MutationBufferWholeSegment,
-		target:   "TRK-SRV-042",
-		mayAlso:  []string{"TRK-SRV-040", "TRK-SRV-041", "TRK-SRV-037", "TRK-SRV-038", "TRK-SRV-022"},
-		why:      "readers see nothing until the segment ends: headers with the first byte, joining mid-segment and waiting readers all observe the first byte early",
-	},
-	{
-		mutation: trickleserver.MutationIgnoreSeqAliases,
-		target:   "TRK-SRV-035",
-		mayAlso:  []string{"TRK-SRV-036", "TRK-SRV-021", "TRK-SRV-007"},
-		why:      "-1 and -2 are refused on GET and POST alike",
+		mayAlso:  []string{"TRK-SRV-045"},
+		why:      "SRV-045 compares HEAD with GET, evicted seqs included",
 	},
 	{
 		mutation: trickleserver.MutationNoLatestHeader,
 		target:   "TRK-SRV-034",
-		mayAlso:  []string{"TRK-SRV-039", "TRK-SRV-049", "TRK-SRV-044", "TRK-SRV-029", "TRK-SRV-058", "TRK-SRV-050"},
-		why:      "every answer that reports latest loses it",
+		mayAlso:  []string{"TRK-SRV-032", "TRK-SRV-044", "TRK-SRV-045"},
+		why:      "they check Lp-Trickle-Latest on 200 answers too: empty segments, released readers, HEAD",
+	},
+	{
+		mutation: trickleserver.MutationIgnoreSeqAliases,
+		target:   "TRK-SRV-035",
+		mayAlso: []string{"TRK-SRV-036", "TRK-SRV-021", "TRK-SRV-010", "TRK-SRV-013", "TRK-SRV-014",
+			"TRK-SRV-017", "TRK-SRV-050", "TRK-SRV-051", "TRK-SRV-053", "TRK-SRV-060"},
+		why: "-1 and -2 are part of what these check: a new or re-created channel starts at -1 = 0, " +
+			"waiting readers and writers ask for -1, the changefeed is probed at -2",
+	},
+	{
+		mutation: trickleserver.MutationBufferWholeSegment,
+		target:   "TRK-SRV-042",
+		mayAlso: []string{"TRK-SRV-018", "TRK-SRV-027", "TRK-SRV-030", "TRK-SRV-031", "TRK-SRV-034",
+			"TRK-SRV-035", "TRK-SRV-036", "TRK-SRV-037", "TRK-SRV-038", "TRK-SRV-040", "TRK-SRV-041",
+			"TRK-SRV-046", "TRK-SRV-050", "TRK-SRV-055", "TRK-SRV-059"},
+		why: "these observe the server's progress through a reader that gets bytes while the POST is still open",
 	},
 	{
 		mutation: trickleserver.MutationLateFirstByte,
 		target:   "TRK-SRV-042",
-		mayAlso:  []string{"TRK-SRV-037", "TRK-SRV-038", "TRK-SRV-040", "TRK-SRV-041"},
-		why:      "the first byte of every segment is held back: every first-byte timing observes it",
+		why:      "only the timing of the first byte changes",
 	},
 }
 

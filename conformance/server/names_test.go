@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -334,6 +335,14 @@ var _ = Describe("Sequence numbers", func() {
 
 	DescribeTable("answers 400 with a short text body to an out-of-range or disallowed negative seq and leaves the channel working",
 		func(method, seq string) {
+			if method == "DELETE" && strings.HasPrefix(seq, "-") && !namesNegativeSeqSafe() {
+				// go-livepeer panics on such a DELETE while holding the
+				// channel's lock: the channel, its idle sweep and its
+				// shutdown then hang for good, failing later specs that
+				// have nothing to do with this one.
+				Fail("not sent: this server mishandles negative seqs (GET -3 on a fresh channel did not answer 400), " +
+					"and DELETE with a negative seq wedges such servers")
+			}
 			ch := namesOwnChannel()
 			var body io.Reader
 			if method == "POST" {
@@ -369,3 +378,19 @@ var _ = Describe("Sequence numbers", func() {
 		Entry("DELETE 2^53", harness.Req("TRK-SRV-009", harness.Should, harness.Faults), "DELETE", "9007199254740992"),
 	)
 })
+
+var (
+	namesNegOnce sync.Once
+	namesNegSafe bool
+)
+
+// namesNegativeSeqSafe probes, once, whether the server answers GET -3 with
+// 400 on a channel of its own, i.e. whether it handles negative seqs at all.
+func namesNegativeSeqSafe() bool {
+	namesNegOnce.Do(func() {
+		ch := namesOwnChannel()
+		r := namesDoWithin(2*cfg.reaction, "GET", segURL(ch, -3), nil)
+		namesNegSafe = r.err == nil && r.status == http.StatusBadRequest
+	})
+	return namesNegSafe
+}

@@ -12,10 +12,11 @@ import (
 type Mutation string
 
 const (
-	// MutationEvicted404 answers 404 wherever the real server answers 470
-	// (a segment no longer, or not yet, held), and for 470 Status faults
-	// too: the status is changed, the text body and headers are kept.
-	// Clients then take a gone segment for a gone channel.
+	// MutationEvicted404 answers 404 where the real server answers 470 to a
+	// GET or HEAD of a segment older than the channel's latest (evicted),
+	// including 470 Status faults on such seqs: the status is changed, the
+	// text body and headers are kept. Clients then take a gone segment for a
+	// gone channel. 470s for segments too far ahead are left alone.
 	MutationEvicted404 Mutation = "evicted-404"
 	// MutationBufferWholeSegment holds back every GET /{channel}/{seq}
 	// response, headers included, until the real server has finished it,
@@ -25,8 +26,9 @@ const (
 	// MutationIgnoreSeqAliases answers 400 to GET, HEAD and POST on seq -1
 	// and -2, as a server that knows only absolute sequence numbers would.
 	MutationIgnoreSeqAliases Mutation = "ignore-seq-aliases"
-	// MutationNoLatestHeader removes Lp-Trickle-Latest from every response,
-	// including 470s and GET /{channel}/next.
+	// MutationNoLatestHeader removes Lp-Trickle-Latest from segment GET
+	// and HEAD responses that serve data (status 200); 470s and
+	// GET /{channel}/next keep it.
 	MutationNoLatestHeader Mutation = "no-latest-header"
 	// MutationLateFirstByte holds the first body byte of every GET that
 	// serves segment data (status 200) for LateFirstByteDelay, headers
@@ -53,13 +55,13 @@ func AllMutations() []Mutation {
 func (m Mutation) Description() string {
 	switch m {
 	case MutationEvicted404:
-		return "answer 404 instead of 470 for segments not held"
+		return "answer 404 instead of 470 for evicted segments (older than latest)"
 	case MutationBufferWholeSegment:
 		return "send GET responses only once the segment is complete (no streaming)"
 	case MutationIgnoreSeqAliases:
 		return "answer 400 to seq -1 and -2 on GET and POST"
 	case MutationNoLatestHeader:
-		return "strip Lp-Trickle-Latest from every response"
+		return "strip Lp-Trickle-Latest from segment data responses (200)"
 	case MutationLateFirstByte:
 		return fmt.Sprintf("hold the first byte of every segment GET for %v", LateFirstByteDelay)
 	}

@@ -136,8 +136,8 @@ func (s *Server) writerOpts(r *http.Request, t target, f Fault) writerOpts {
 	segment := isGet && t.hasSeq
 	o := writerOpts{
 		hold:        segment && s.mutations.has(MutationBufferWholeSegment),
-		rewrite470:  s.mutations.has(MutationEvicted404),
-		stripLatest: s.mutations.has(MutationNoLatestHeader),
+		rewrite470:  segment && s.mutations.has(MutationEvicted404) && s.behind(t),
+		stripLatest: segment && s.mutations.has(MutationNoLatestHeader),
 		header:      f.Header,
 		head:        r.Method == http.MethodHead,
 		dropAfter:   -1,
@@ -166,4 +166,11 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, t target, f Fault
 	default:
 		s.trickle.ServeHTTP(w, r)
 	}
+}
+
+// behind reports whether t names a segment older than the channel's next
+// one to start: one that was, or could have been, evicted.
+func (s *Server) behind(t target) bool {
+	latest, ok := s.latest(t.channel)
+	return ok && t.hasSeq && t.seq >= 0 && t.seq < latest
 }

@@ -91,7 +91,7 @@ func (rw *respWriter) writeHeaderLocked(code int) {
 	if rw.opts.rewrite470 && code == trickle.StatusSequenceNonexistent {
 		code = http.StatusNotFound
 	}
-	if rw.opts.stripLatest {
+	if rw.opts.stripLatest && code == http.StatusOK {
 		h.Del(trickle.HeaderLatest)
 	}
 	for k, v := range rw.opts.header {

@@ -138,7 +138,7 @@ func TestTheCommandServesUntilCancelled(t *testing.T) {
 		}
 	})
 	t.Run("the mutation is carried", func(t *testing.T) {
-		if resp := get(t, "GET", "s/next", nil); resp.StatusCode != 200 || resp.Header.Get("Lp-Trickle-Latest") != "" {
+		if resp := get(t, "GET", "s/0", nil); resp.StatusCode != 200 || resp.Header.Get("Lp-Trickle-Latest") != "" {
 			t.Fatalf("%d %v", resp.StatusCode, resp.Header)
 		}
 	})
