@@ -65,7 +65,8 @@ type Publisher struct {
 	seq     int64 // the seq the next Next hands out
 	pending *post // preconnected POST for seq, if any
 	closed  bool
-	writing bool // a SegmentWriter is open
+	ended   error          // set when the server said the stream is gone: no more segments
+	current *SegmentWriter // the segment being written, if any
 	seen    bool // the server has accepted a segment: a later 404 means closed
 
 	segments, bytes, retries, lost, jumps atomic.Int64
@@ -161,7 +162,9 @@ func (p *Publisher) Next(ctx context.Context) (*SegmentWriter, error) {
 	switch {
 	case p.closed:
 		return nil, ErrClosed
-	case p.writing:
+	case p.ended != nil:
+		return nil, p.ended
+	case p.current != nil:
 		return nil, errors.New("trickle: Next called before the previous segment was closed")
 	}
 	po := p.pending
@@ -173,8 +176,8 @@ func (p *Publisher) Next(ctx context.Context) (*SegmentWriter, error) {
 	}
 	p.seq++
 	p.pending = p.startPost(p.seq)
-	p.writing = true
-	return &SegmentWriter{p: p, post: po, seq: po.seq}, nil
+	p.current = &SegmentWriter{p: p, post: po, seq: po.seq}
+	return p.current, nil
 }
 
 // Write sends r as one whole segment and waits for the server's answer.
@@ -191,8 +194,9 @@ func (p *Publisher) Write(ctx context.Context, r io.Reader) (int64, error) {
 	return n, w.Close()
 }
 
-// Close ends the stream: the server closes the channel (DELETE {URL}) and
-// its readers see the end of the stream. The Publisher cannot be used
+// Close ends the stream: a segment still being written is finished
+// properly, then the server closes the channel (DELETE {URL}) and its
+// readers see the end of the stream. The Publisher cannot be used
 // afterwards. ctx bounds the DELETE.
 func (p *Publisher) Close(ctx context.Context) error {
 	p.mu.Lock()
@@ -201,11 +205,19 @@ func (p *Publisher) Close(ctx context.Context) error {
 		return nil
 	}
 	p.closed = true
-	pending := p.pending
+	pending, current, ended := p.pending, p.current, p.ended
 	p.pending = nil
 	p.mu.Unlock()
 
-	err := p.delete(ctx, p.base)
+	if current != nil {
+		if err := current.Close(); err != nil {
+			p.log.Debug("finishing the last segment", "err", err)
+		}
+	}
+	var err error
+	if ended == nil {
+		err = p.delete(ctx, p.base)
+	}
 	if pending != nil {
 		pending.abandon()
 	}
@@ -259,16 +271,28 @@ func (p *Publisher) jumpTo(latest int64) (int64, bool) {
 	return seq, true
 }
 
-func (p *Publisher) segmentDone(n int64, err error) {
+// segmentDone records how a segment ended. A segment that failed is
+// counted as lost; one the server refused because the stream is gone ends
+// publishing.
+func (p *Publisher) segmentDone(w *SegmentWriter, n int64, err error) {
 	p.mu.Lock()
-	p.writing = false
-	if err == nil {
+	if p.current == w {
+		p.current = nil
+	}
+	switch {
+	case err == nil:
 		p.seen = true
+	case errors.Is(err, ErrStreamNotFound), errors.Is(err, ErrStreamClosed):
+		if p.ended == nil {
+			p.ended = err
+		}
 	}
 	p.mu.Unlock()
 	if err == nil {
 		p.segments.Add(1)
 		p.bytes.Add(n)
+	} else {
+		p.lost.Add(1)
 	}
 }
 

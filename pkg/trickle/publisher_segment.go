@@ -237,7 +237,6 @@ func (w *SegmentWriter) failLocked(cause error) error {
 		cause = errors.New("trickle: POST body was not fully sent")
 	}
 	w.err = fmt.Errorf("%w: seq %d after %d bytes: %w", ErrPartialSegment, w.seq, w.sent, cause)
-	w.p.lost.Add(1)
 	w.post.abandon()
 	if !errors.Is(cause, ErrStreamClosed) && !errors.Is(cause, ErrStreamNotFound) {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(w.p.ctx), 5*time.Second)
@@ -258,7 +257,7 @@ func (w *SegmentWriter) Close() error {
 		return w.err
 	}
 	w.done = true
-	defer func() { w.p.segmentDone(w.sent, w.err) }()
+	defer func() { w.p.segmentDone(w, w.sent, w.err) }()
 	if w.err != nil {
 		w.post.abandon()
 		return w.err
@@ -298,10 +297,9 @@ func (w *SegmentWriter) Abort(cause error) {
 		w.post.pw.CloseWithError(cause)
 		<-w.post.done
 		w.err = fmt.Errorf("%w: seq %d after %d bytes: %w", ErrPartialSegment, w.seq, w.sent, cause)
-		w.p.lost.Add(1)
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(w.p.ctx), 5*time.Second)
 		defer cancel()
 		_ = w.p.delete(ctx, w.post.url)
 	}
-	w.p.segmentDone(w.sent, w.err)
+	w.p.segmentDone(w, w.sent, w.err)
 }

@@ -117,6 +117,13 @@ wait:
 		textError(w, http.StatusRequestEntityTooLarge,
 			fmt.Sprintf("segment is larger than %d bytes; it was cut there", s.cfg.MaxSegmentBytes))
 		s.log.Warn("segment cut at size limit", "channel", name, "seq", served, "limit", s.cfg.MaxSegmentBytes)
+	case res.err != nil && res.n == 0:
+		// The publisher went away before sending a byte: give the claim
+		// up but keep the segment open, so a retry of this seq can write
+		// it and its waiting readers get it.
+		seg.release(pw)
+		h.Set("Connection", "close")
+		textError(w, http.StatusBadRequest, "request body failed before any byte: "+res.err.Error())
 	case res.err != nil:
 		// The publisher went away part-way: end the segment where it
 		// stands so its readers are not left waiting.

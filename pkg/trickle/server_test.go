@@ -284,3 +284,34 @@ func TestServerClosesASegmentWhosePublisherVanishes(t *testing.T) {
 		t.Fatalf("%d", resp.StatusCode)
 	}
 }
+
+func TestServerLetsASegmentBeRetriedWhenItsPublisherVanishesBeforeAnyByte(t *testing.T) {
+	_, base := newTestServer(t, ServerConfig{Autocreate: true})
+	do(t, "POST", base+"/s", nil)
+	conn, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(conn, "POST /s/0 HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
+	// A reader waits on the segment the vanished POST had claimed.
+	got := make(chan string, 1)
+	go func() {
+		resp, err := http.Get(base + "/s/0")
+		if err != nil {
+			got <- err.Error()
+			return
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		got <- string(b)
+	}()
+	time.Sleep(50 * time.Millisecond)
+	conn.Close()
+	time.Sleep(50 * time.Millisecond)
+	if resp, body := do(t, "POST", base+"/s/0", strings.NewReader("retried")); resp.StatusCode != 200 {
+		t.Fatalf("retry of seq 0: %d %q", resp.StatusCode, body)
+	}
+	if b := <-got; b != "retried" {
+		t.Fatalf("waiting reader got %q", b)
+	}
+}

@@ -274,9 +274,20 @@ func (s *Subscriber) handleLocked(g *get) (seg *Segment, retry bool, err error) 
 	case StatusSequenceNonexistent:
 		errorBody(resp)
 		latest, ok := headerSeq(resp.Header, HeaderLatest)
-		if ok && latest >= 0 && latest != g.seq && g.seq >= SeqCurrent {
+		if !ok && g.seq != SeqNext {
+			// No hint where to go: the next segment to start is always a
+			// sound place to resume a live stream.
+			latest, ok = SeqNext, true
+		}
+		if ok && (latest >= 0 || latest == SeqNext) && latest != g.seq {
 			if g.seq >= 0 && latest > g.seq {
 				s.skipped.Add(latest - g.seq)
+			}
+			if latest == SeqNext {
+				s.log.Info("segment not available and no latest given; moving to the next segment", "seq", g.seq)
+				s.jumps.Add(1)
+				s.seq = SeqNext
+				return nil, false, nil
 			}
 			s.jumps.Add(1)
 			s.log.Info("segment not available; moving to the latest", "seq", g.seq, "latest", latest)
