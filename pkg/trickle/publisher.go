@@ -67,7 +67,7 @@ type Publisher struct {
 	closed  bool
 	ended   error          // set when the server said the stream is gone: no more segments
 	current *SegmentWriter // the segment being written, if any
-	seen    bool // the server has accepted a segment: a later 404 means closed
+	seen    bool           // the server has accepted a segment: a later 404 means closed
 
 	segments, bytes, retries, lost, jumps atomic.Int64
 }
