@@ -241,7 +241,12 @@ func (w *SegmentWriter) failLocked(cause error) error {
 	if !errors.Is(cause, ErrStreamClosed) && !errors.Is(cause, ErrStreamNotFound) {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(w.p.ctx), 5*time.Second)
 		defer cancel()
-		if err := w.p.delete(ctx, w.post.url); err != nil {
+		if err := w.p.delete(ctx, w.post.url); errors.Is(err, ErrStreamNotFound) {
+			// The connection broke because the channel ended under the
+			// segment (the server's answer was lost with it): that is the
+			// end of the stream, not a lost segment.
+			w.err = fmt.Errorf("%w: seq %d: the channel is gone (%w)", ErrStreamClosed, w.seq, cause)
+		} else if err != nil {
 			w.p.log.Debug("closing failed segment", "seq", w.seq, "err", err)
 		}
 	}
