@@ -89,7 +89,7 @@ type Server struct {
 	streams map[string]*stream
 	closed  bool
 
-	stopSweep chan struct{}
+	closing chan struct{}
 	swept     sync.WaitGroup
 }
 
@@ -104,7 +104,7 @@ func NewServer(cfg ServerConfig) *Server {
 		cfg:       cfg,
 		log:       cfg.Logger.With("component", "trickle-server"),
 		streams:   make(map[string]*stream),
-		stopSweep: make(chan struct{}),
+		closing: make(chan struct{}),
 	}
 	if cfg.IdleTimeout > 0 {
 		s.swept.Add(1)
@@ -165,7 +165,7 @@ func (s *Server) Close() {
 	streams := s.streams
 	s.streams = make(map[string]*stream)
 	s.mu.Unlock()
-	close(s.stopSweep)
+	close(s.closing)
 	for _, st := range streams {
 		st.close()
 	}
@@ -212,7 +212,7 @@ func (s *Server) sweep() {
 	defer t.Stop()
 	for {
 		select {
-		case <-s.stopSweep:
+		case <-s.closing:
 			return
 		case now := <-t.C:
 			s.sweepOnce(now)

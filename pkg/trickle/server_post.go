@@ -1,6 +1,7 @@
 package trickle
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -26,12 +27,23 @@ type bodyResult struct {
 // handlePost serves POST /{channel}/{seq}: the body becomes the segment,
 // fanned out to readers as it arrives.
 func (s *Server) handlePost(w http.ResponseWriter, r *http.Request, name string, seq int64) {
-	st, err := s.getOrCreate(name, r.Header.Get("Content-Type"), s.cfg.Autocreate)
-	if err != nil {
-		textError(w, http.StatusServiceUnavailable, err.Error())
-		return
-	}
 	h := w.Header()
+	st := s.lookup(name)
+	var prefix []byte
+	if st == nil && s.cfg.Autocreate {
+		// Create the channel only once the segment has a byte (or ends
+		// empty): a preconnected POST that never sends anything must not
+		// bring back a channel that was just deleted under it.
+		var ok bool
+		if prefix, ok = s.awaitFirstBytes(w, r); !ok {
+			return
+		}
+		var err error
+		if st, err = s.getOrCreate(name, r.Header.Get("Content-Type"), true); err != nil {
+			textError(w, http.StatusServiceUnavailable, err.Error())
+			return
+		}
+	}
 	if st == nil {
 		h.Set("Connection", "close")
 		textError(w, http.StatusNotFound, "stream not found")
@@ -62,7 +74,7 @@ func (s *Server) handlePost(w http.ResponseWriter, r *http.Request, name string,
 	h.Del(HeaderSeq)
 	done := make(chan bodyResult, 1)
 	first := make(chan struct{})
-	go func() { done <- s.readBody(r.Body, st, seg, pw, first) }()
+	go func() { done <- s.readBody(r.Body, prefix, st, seg, pw, first) }()
 
 	var keepalive <-chan time.Time
 	if s.cfg.FirstByteKeepalive > 0 {
@@ -140,14 +152,17 @@ wait:
 	}
 }
 
-// readBody copies a POST body into the segment. first is closed when the
-// first byte has been stored.
-func (s *Server) readBody(body io.Reader, st *stream, seg *segment, pw *postWriter, first chan struct{}) bodyResult {
+// readBody copies a POST body, after the prefix already read from it, into
+// the segment. first is closed when the first byte has been stored.
+func (s *Server) readBody(body io.Reader, prefix []byte, st *stream, seg *segment, pw *postWriter, first chan struct{}) bodyResult {
 	bp := readBufs.Get().(*[]byte)
 	defer readBufs.Put(bp)
 	buf := *bp
 	limit := s.cfg.MaxSegmentBytes
 	var n int64
+	if len(prefix) > 0 {
+		body = io.MultiReader(bytes.NewReader(prefix), body)
+	}
 	for {
 		want := buf
 		if limit > 0 {
@@ -182,4 +197,53 @@ func (s *Server) readBody(body io.Reader, st *stream, seg *segment, pw *postWrit
 			return bodyResult{n: n, err: err}
 		}
 	}
+}
+
+// awaitFirstBytes reads the start of a POST body for a channel that does
+// not exist yet. It returns what it read (nil for an empty body); ok is
+// false when the request failed and has been answered.
+func (s *Server) awaitFirstBytes(w http.ResponseWriter, r *http.Request) (prefix []byte, ok bool) {
+	buf := make([]byte, 4<<10)
+	type result struct {
+		n   int
+		err error
+	}
+	got := make(chan result, 1)
+	go func() {
+		n, err := io.ReadAtLeast(r.Body, buf, 1)
+		got <- result{n, err}
+	}()
+	var keepalive <-chan time.Time
+	if s.cfg.FirstByteKeepalive > 0 {
+		t := time.NewTicker(s.cfg.FirstByteKeepalive)
+		defer t.Stop()
+		keepalive = t.C
+	}
+	var res result
+wait:
+	for {
+		select {
+		case res = <-got:
+			break wait
+		case <-keepalive:
+			w.WriteHeader(http.StatusContinue)
+		case <-s.closing:
+			// Shutting down: wake the reader so no goroutine outlives us.
+			_ = http.NewResponseController(w).SetReadDeadline(time.Now())
+			<-got
+			w.Header().Set("Connection", "close")
+			textError(w, http.StatusServiceUnavailable, "server is shutting down")
+			return nil, false
+		}
+	}
+	n, err := res.n, res.err
+	switch {
+	case n > 0:
+		return buf[:n], true
+	case errors.Is(err, io.EOF):
+		return nil, true
+	}
+	w.Header().Set("Connection", "close")
+	textError(w, http.StatusBadRequest, "request body failed before any byte: "+err.Error())
+	return nil, false
 }
