@@ -90,7 +90,7 @@ type Server struct {
 	closed  bool
 
 	closing chan struct{}
-	swept     sync.WaitGroup
+	swept   sync.WaitGroup
 }
 
 // ErrServerClosed is returned by Server methods after Close.
@@ -101,9 +101,9 @@ var ErrServerClosed = errors.New("trickle: server closed")
 func NewServer(cfg ServerConfig) *Server {
 	cfg = cfg.withDefaults()
 	s := &Server{
-		cfg:       cfg,
-		log:       cfg.Logger.With("component", "trickle-server"),
-		streams:   make(map[string]*stream),
+		cfg:     cfg,
+		log:     cfg.Logger.With("component", "trickle-server"),
+		streams: make(map[string]*stream),
 		closing: make(chan struct{}),
 	}
 	if cfg.IdleTimeout > 0 {
