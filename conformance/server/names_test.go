@@ -2,7 +2,6 @@ package server_test
 
 import (
 	"bufio"
-	"context"
 	"fmt"
 	"io"
 	"net"
@@ -110,27 +109,6 @@ func namesBasePath() string {
 	return u.Path
 }
 
-// namesDoWithin is do() under a shorter time limit, for requests that may
-// hang on some servers.
-func namesDoWithin(d time.Duration, method, u string, body io.Reader, hdr ...string) reply {
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, method, u, body)
-	if err != nil {
-		return reply{err: err}
-	}
-	for i := 0; i+1 < len(hdr); i += 2 {
-		req.Header.Set(hdr[i], hdr[i+1])
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return reply{err: err}
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	return reply{status: resp.StatusCode, header: resp.Header, body: string(b), err: err}
-}
-
 // namesOwnChannel is a fresh channel for a request that can wedge it on
 // some servers (go-livepeer's DELETE /{ch}/-1 leaves it locked for good):
 // its cleanup runs under a short time limit so that a wedged channel costs
@@ -145,7 +123,7 @@ func namesOwnChannel() string {
 	if r.err != nil || r.status != http.StatusOK {
 		harness.HarnessError(fmt.Errorf("creating channel %s: status %d err %v", name, r.status, r.err))
 	}
-	DeferCleanup(func() { namesDoWithin(cfg.reaction, "DELETE", cfg.base+name, nil) })
+	DeferCleanup(func() { doWithin(cfg.reaction, "DELETE", cfg.base+name, nil) })
 	return name
 }
 
@@ -349,17 +327,17 @@ var _ = Describe("Sequence numbers", func() {
 				body = strings.NewReader("x")
 			}
 			limit := 2 * cfg.reaction
-			r := namesDoWithin(limit, method, segURL(ch, seq), body, "Content-Type", "video/mp2t")
+			r := doWithin(limit, method, segURL(ch, seq), body, "Content-Type", "video/mp2t")
 			Expect(r.err).NotTo(HaveOccurred(), "%s /%s/%s", method, ch, seq)
 			Expect(r.status).To(Equal(http.StatusBadRequest), "%s /%s/%s answered %d %q", method, ch, seq, r.status, r.body)
 			if method != "HEAD" {
 				namesShortText(r, method+" /"+ch+"/"+seq)
 			}
 			// The channel still works.
-			w := namesDoWithin(limit, "POST", segURL(ch, 0), strings.NewReader("ok"), "Content-Type", "video/mp2t")
+			w := doWithin(limit, "POST", segURL(ch, 0), strings.NewReader("ok"), "Content-Type", "video/mp2t")
 			Expect(w.err).NotTo(HaveOccurred(), "POST /%s/0 afterwards", ch)
 			Expect(w.status).To(Equal(http.StatusOK), "POST /%s/0 afterwards", ch)
-			g := namesDoWithin(limit, "GET", segURL(ch, 0), nil)
+			g := doWithin(limit, "GET", segURL(ch, 0), nil)
 			Expect(g.err).NotTo(HaveOccurred(), "GET /%s/0 afterwards", ch)
 			Expect(g.status).To(Equal(http.StatusOK))
 			Expect(g.body).To(Equal("ok"))
@@ -389,7 +367,7 @@ var (
 func namesNegativeSeqSafe() bool {
 	namesNegOnce.Do(func() {
 		ch := namesOwnChannel()
-		r := namesDoWithin(2*cfg.reaction, "GET", segURL(ch, -3), nil)
+		r := doWithin(2*cfg.reaction, "GET", segURL(ch, -3), nil)
 		namesNegSafe = r.err == nil && r.status == http.StatusBadRequest
 	})
 	return namesNegSafe

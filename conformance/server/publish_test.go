@@ -40,16 +40,7 @@ func pubDo(method, url string, body io.Reader, length int64, d time.Duration, hd
 			req.TransferEncoding = []string{"chunked"}
 		}
 	}
-	for i := 0; i+1 < len(hdr); i += 2 {
-		req.Header.Set(hdr[i], hdr[i+1])
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return reply{err: err}
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	return reply{status: resp.StatusCode, header: resp.Header, body: string(b), err: err}
+	return send(req, hdr...)
 }
 
 // pubGet reads a whole segment within the reaction budget: the segment is

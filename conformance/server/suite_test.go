@@ -154,12 +154,23 @@ type reply struct {
 // misbehaving server fails the spec instead of hanging the suite.
 // hdr holds header name/value pairs.
 func do(method, url string, body io.Reader, hdr ...string) reply {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*cfg.reaction+5*time.Second)
+	return doWithin(5*cfg.reaction+5*time.Second, method, url, body, hdr...)
+}
+
+// doWithin is do under another time limit, e.g. a short one for requests
+// that may hang on some servers.
+func doWithin(d time.Duration, method, url string, body io.Reader, hdr ...string) reply {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, method, url, body)
 	if err != nil {
 		return reply{err: err}
 	}
+	return send(req, hdr...)
+}
+
+// send adds the header pairs to req, sends it and reads the whole answer.
+func send(req *http.Request, hdr ...string) reply {
 	for i := 0; i+1 < len(hdr); i += 2 {
 		req.Header.Set(hdr[i], hdr[i+1])
 	}
