@@ -14,6 +14,6 @@ for suite in server client; do
 done
 if [ -z "${TRICKLE_SERVER_URL:-}" ] && [ "${TRICKLE_SELFTEST:-1}" = 1 ]; then
   echo "== conformance self-test: planted bugs must be caught"
-  TRICKLE_SELFTEST=1 go test -count=1 -v -run TestMutations ./conformance/selftest/ | grep -E '^(=== RUN|--- |\s+mutation_test|PASS|FAIL|ok)' || status=1
+  TRICKLE_SELFTEST=1 go test -count=1 -parallel 3 -v -run TestMutations ./conformance/selftest/ | grep -E '^(=== RUN|--- |\s+mutation_test|PASS|FAIL|ok)' || status=1
 fi
 exit $status

@@ -11,6 +11,7 @@ import (
 	"github.com/onsi/ginkgo/v2"
 	"github.com/onsi/ginkgo/v2/types"
 	"github.com/onsi/gomega"
+	"go.uber.org/goleak"
 )
 
 var strictFlag = flag.Bool("strict", false, "fail the run on SHOULD-level failures too (also TRICKLE_STRICT=1)")
@@ -100,7 +101,15 @@ func Run(t *testing.T, s Suite) *Results {
 		}
 	})
 	suiteCfg, reporterCfg := ginkgo.GinkgoConfiguration()
+	before := goleak.IgnoreCurrent()
 	ginkgo.RunSpecs(&recorder{}, s.Title, suiteCfg, reporterCfg)
+	// Whatever the suite started (in-process servers, clients, requests)
+	// must be gone once it has cleaned up. Ginkgo keeps its interrupt
+	// handler running; that one is not ours.
+	if err := goleak.Find(before, goleak.IgnoreAnyFunction(
+		"github.com/onsi/ginkgo/v2/internal/interrupt_handler.(*InterruptHandler).registerForInterrupts.func2")); err != nil {
+		t.Errorf("harness: the suite leaked goroutines: %v", err)
+	}
 	if res == nil {
 		t.Fatal("harness: the suite produced no report")
 	}
