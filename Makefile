@@ -15,7 +15,7 @@ deps:
 
 build: deps
 	$(GO) build $(PKGS)
-	CGO_ENABLED=0 $(GO) build ./pkg/trickle/... ./fakes/...
+	CGO_ENABLED=0 $(GO) build ./pkg/trickle/... ./pkg/frame/... ./fakes/...
 
 # The README's test command: lint, unit tests with the race detector, then the
 # conformance suites (which write reports under $(REPORTS)/).
