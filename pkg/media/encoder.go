@@ -1,0 +1,421 @@
+package media
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"time"
+
+	"github.com/asticode/go-astiav"
+
+	"github.com/gotrickle/gotrickle/pkg/frame"
+)
+
+// SegmentSink receives an Encoder's output: one writer per segment, handed
+// out when the segment starts, written while it is encoded and closed when
+// it is complete.
+type SegmentSink interface {
+	NextSegment() (io.WriteCloser, error)
+}
+
+// EncoderConfig configures an Encoder. The zero value gives PyTrickle's and
+// go-livepeer's runner settings: libx264 superfast, zerolatency, no
+// B-frames, an IDR every 2 s and segments cut at the first IDR 2 s after a
+// segment's start.
+type EncoderConfig struct {
+	// Preset is libx264's preset; it defaults to "superfast".
+	Preset string
+	// Tune is libx264's tune; it defaults to "zerolatency". "none" sets none.
+	Tune string
+	// GOP is the time between forced IDR frames; it defaults to 2 s.
+	GOP time.Duration
+	// SegmentDuration: a new segment starts at the first IDR at least this
+	// long after the current one started. It defaults to GOP.
+	SegmentDuration time.Duration
+	// CRF is libx264's constant rate factor; it defaults to 23.
+	CRF int
+	// Threads is libx264's thread count; 0 (default) picks per core.
+	Threads int
+	// Width and Height fix the output size; zero takes the first frame's
+	// size (PyTrickle's detect_out_resolution). Frames of another size are
+	// scaled to it.
+	Width, Height int
+	// FrameRate is the nominal input rate, for rate control only (the
+	// output keeps each frame's own timestamp); it defaults to 30/1.
+	FrameRate frame.Rational
+}
+
+// outTimeBase is the MPEG-TS clock: the encoder and muxer work in it so
+// input timestamps pass through rescaled, not renumbered.
+var outTimeBase = frame.Rational{Num: 1, Den: 90000}
+
+// Encoder turns frame.Video into H.264 in MPEG-TS segments that each start
+// with an IDR and are written to the sink as they are produced. It is not
+// safe for concurrent use.
+type Encoder struct {
+	cfg  EncoderConfig
+	sink SegmentSink
+
+	enc      *astiav.CodecContext
+	sws      *astiav.SoftwareScaleContext
+	swsW     int
+	swsH     int
+	rgb, yuv *astiav.Frame
+	pkt      *astiav.Packet
+
+	out      *writeBox
+	ioc      *astiav.IOContext
+	mux      *astiav.FormatContext
+	segStart int64 // pts (90 kHz) of the current segment's first packet
+
+	lastPTS, lastIDR int64
+	started          bool
+	segments, frames int
+	closed           bool
+}
+
+// writeBox is what the muxer's write callback reaches: astiav v0.16.0
+// never drops that callback, so it holds only this small box, emptied at
+// Close.
+type writeBox struct {
+	w   io.WriteCloser
+	err error
+}
+
+func (b *writeBox) write(p []byte) (int, error) {
+	if b.w == nil {
+		return 0, errors.New("media: no segment open")
+	}
+	if b.err != nil {
+		return 0, b.err
+	}
+	n, err := b.w.Write(p)
+	if err != nil {
+		b.err = err
+	}
+	return n, err
+}
+
+// NewEncoder checks cfg; the encoder opens on the first frame.
+func NewEncoder(cfg EncoderConfig, sink SegmentSink) (*Encoder, error) {
+	if sink == nil {
+		return nil, errors.New("media: encoder needs a segment sink")
+	}
+	if cfg.Preset == "" {
+		cfg.Preset = "superfast"
+	}
+	if cfg.Tune == "" {
+		cfg.Tune = "zerolatency"
+	}
+	if cfg.GOP == 0 {
+		cfg.GOP = 2 * time.Second
+	}
+	if cfg.SegmentDuration == 0 {
+		cfg.SegmentDuration = cfg.GOP
+	}
+	if cfg.CRF == 0 {
+		cfg.CRF = 23
+	}
+	if cfg.FrameRate == (frame.Rational{}) {
+		cfg.FrameRate = frame.Rational{Num: 30, Den: 1}
+	}
+	switch {
+	case cfg.GOP < 0 || cfg.SegmentDuration < 0:
+		return nil, fmt.Errorf("media: negative GOP %v or segment duration %v", cfg.GOP, cfg.SegmentDuration)
+	case cfg.CRF < 0 || cfg.CRF > 51:
+		return nil, fmt.Errorf("media: CRF %d is outside 0..51", cfg.CRF)
+	case cfg.Width < 0 || cfg.Height < 0 || cfg.Width%2 != 0 || cfg.Height%2 != 0:
+		return nil, fmt.Errorf("media: output size %dx%d must be even and positive (yuv420p)", cfg.Width, cfg.Height)
+	case !cfg.FrameRate.Valid():
+		return nil, fmt.Errorf("media: frame rate %v", cfg.FrameRate)
+	}
+	quietFFmpeg()
+	return &Encoder{cfg: cfg, sink: sink, out: &writeBox{}}, nil
+}
+
+// Segments returns how many segments have been started.
+func (e *Encoder) Segments() int { return e.segments }
+
+// WriteVideo encodes one frame. Timestamps must increase; a frame that does
+// not move time forward is given the next tick so the encoder accepts it.
+func (e *Encoder) WriteVideo(v *frame.Video) error {
+	if e.closed {
+		return errors.New("media: encoder is closed")
+	}
+	if err := v.Validate(); err != nil {
+		return err
+	}
+	if e.enc == nil {
+		if err := e.open(v); err != nil {
+			e.free()
+			return err
+		}
+	}
+	if err := e.toYUV(v); err != nil {
+		return err
+	}
+	pts := frame.Rescale(v.PTS, v.TimeBase, outTimeBase)
+	if e.started && pts <= e.lastPTS {
+		pts = e.lastPTS + 1
+	}
+	e.yuv.SetPts(pts)
+	gop := int64(e.cfg.GOP / (time.Second / 90000))
+	if !e.started || pts-e.lastIDR >= gop {
+		e.yuv.SetPictureType(astiav.PictureTypeI)
+		e.lastIDR = pts
+	} else {
+		e.yuv.SetPictureType(astiav.PictureTypeNone) // reused frame: clear the last I
+	}
+	e.started, e.lastPTS = true, pts
+	if err := e.enc.SendFrame(e.yuv); err != nil {
+		return fmt.Errorf("media: encoding: %w", err)
+	}
+	e.frames++
+	return e.drain()
+}
+
+// toYUV copies the frame's pixels into FFmpeg and converts them to the
+// encoder's yuv420p at the output size.
+func (e *Encoder) toYUV(v *frame.Video) error {
+	if e.sws == nil || e.swsW != v.Width || e.swsH != v.Height {
+		if e.sws != nil {
+			e.sws.Free()
+			e.rgb.Free()
+			e.sws, e.rgb = nil, nil
+		}
+		sws, err := astiav.CreateSoftwareScaleContext(v.Width, v.Height, astiav.PixelFormatRgb24,
+			e.cfg.Width, e.cfg.Height, astiav.PixelFormatYuv420P,
+			astiav.NewSoftwareScaleContextFlags(astiav.SoftwareScaleContextFlagBicubic))
+		if err != nil {
+			return fmt.Errorf("media: scaler rgb24 %dx%d -> yuv420p %dx%d: %w", v.Width, v.Height, e.cfg.Width, e.cfg.Height, err)
+		}
+		e.sws, e.swsW, e.swsH = sws, v.Width, v.Height
+		e.rgb = astiav.AllocFrame()
+		e.rgb.SetWidth(v.Width)
+		e.rgb.SetHeight(v.Height)
+		e.rgb.SetPixelFormat(astiav.PixelFormatRgb24)
+		if err := e.rgb.AllocBuffer(0); err != nil {
+			return fmt.Errorf("media: picture buffer: %w", err)
+		}
+	}
+	if err := copyIn(e.rgb, 0, v.Pix, v.Stride, v.Width*3, v.Height); err != nil {
+		return err
+	}
+	// The encoder may still reference the last picture's buffers.
+	if err := makeWritable(e.yuv); err != nil {
+		return fmt.Errorf("media: picture buffer: %w", err)
+	}
+	if err := e.sws.ScaleFrame(e.rgb, e.yuv); err != nil {
+		return fmt.Errorf("media: converting to yuv420p: %w", err)
+	}
+	return nil
+}
+
+// open starts libx264 at the output size and the shared muxer output.
+func (e *Encoder) open(v *frame.Video) error {
+	if e.cfg.Width == 0 {
+		e.cfg.Width, e.cfg.Height = v.Width&^1, v.Height&^1
+		if e.cfg.Width == 0 || e.cfg.Height == 0 {
+			return fmt.Errorf("media: cannot encode a %dx%d picture as yuv420p", v.Width, v.Height)
+		}
+	}
+	codec := astiav.FindEncoderByName("libx264")
+	if codec == nil {
+		return errors.New("media: libx264 is not available in this FFmpeg")
+	}
+	e.enc = astiav.AllocCodecContext(codec)
+	if e.enc == nil {
+		return errors.New("media: cannot allocate a codec context")
+	}
+	e.enc.SetWidth(e.cfg.Width)
+	e.enc.SetHeight(e.cfg.Height)
+	e.enc.SetPixelFormat(astiav.PixelFormatYuv420P)
+	e.enc.SetTimeBase(astiav.NewRational(outTimeBase.Num, outTimeBase.Den))
+	e.enc.SetFramerate(astiav.NewRational(e.cfg.FrameRate.Num, e.cfg.FrameRate.Den))
+	// IDRs are forced by time; the GOP size only keeps x264 from adding
+	// its own in between.
+	e.enc.SetGopSize(max(1, int(e.cfg.GOP.Seconds()*e.cfg.FrameRate.Float64()*2)))
+	e.enc.SetThreadCount(e.cfg.Threads)
+	opts := astiav.NewDictionary()
+	defer opts.Free()
+	opts.Set("preset", e.cfg.Preset, 0)
+	if e.cfg.Tune != "none" {
+		opts.Set("tune", e.cfg.Tune, 0)
+	}
+	opts.Set("bf", "0", 0)
+	opts.Set("forced-idr", "1", 0)
+	opts.Set("crf", strconv.Itoa(e.cfg.CRF), 0)
+	if err := e.enc.Open(codec, opts); err != nil {
+		return fmt.Errorf("media: opening libx264 (preset %q, tune %q): %w", e.cfg.Preset, e.cfg.Tune, err)
+	}
+	e.yuv = astiav.AllocFrame()
+	e.yuv.SetWidth(e.cfg.Width)
+	e.yuv.SetHeight(e.cfg.Height)
+	e.yuv.SetPixelFormat(astiav.PixelFormatYuv420P)
+	if err := e.yuv.AllocBuffer(0); err != nil {
+		return fmt.Errorf("media: picture buffer: %w", err)
+	}
+	e.pkt = astiav.AllocPacket()
+	ioc, err := astiav.AllocIOContext(64<<10, true, nil, nil, e.out.write)
+	if err != nil {
+		return fmt.Errorf("media: output IO context: %w", err)
+	}
+	e.ioc = ioc
+	return nil
+}
+
+// drain moves every packet the encoder has ready into the muxer.
+func (e *Encoder) drain() error {
+	for {
+		err := e.enc.ReceivePacket(e.pkt)
+		if errors.Is(err, astiav.ErrEagain) || errors.Is(err, astiav.ErrEof) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("media: encoding: %w", err)
+		}
+		if err := e.writePacket(); err != nil {
+			e.pkt.Unref()
+			return err
+		}
+	}
+}
+
+// writePacket muxes one packet, first starting a new segment when the
+// packet is an IDR far enough from the current segment's start.
+func (e *Encoder) writePacket() error {
+	key := e.pkt.Flags().Has(astiav.PacketFlagKey)
+	segDur := int64(e.cfg.SegmentDuration / (time.Second / 90000))
+	if e.mux == nil || (key && e.pkt.Pts()-e.segStart >= segDur) {
+		if err := e.finishSegment(); err != nil {
+			return err
+		}
+		if err := e.startSegment(e.pkt.Pts()); err != nil {
+			return err
+		}
+	}
+	st := e.mux.Streams()[0]
+	e.pkt.SetStreamIndex(0)
+	e.pkt.RescaleTs(e.enc.TimeBase(), st.TimeBase())
+	if err := e.mux.WriteInterleavedFrame(e.pkt); err != nil { // takes the packet's reference
+		return e.segmentErr("writing a packet", err)
+	}
+	return nil
+}
+
+// startSegment opens a new MPEG-TS muxer on the shared output.
+func (e *Encoder) startSegment(pts int64) error {
+	w, err := e.sink.NextSegment()
+	if err != nil {
+		return fmt.Errorf("media: next segment: %w", err)
+	}
+	e.out.w, e.out.err = w, nil
+	mux, err := astiav.AllocOutputFormatContext(nil, "mpegts", "")
+	if err != nil {
+		return fmt.Errorf("media: muxer: %w", err)
+	}
+	st := mux.NewStream(nil)
+	if err := st.CodecParameters().FromCodecContext(e.enc); err != nil {
+		mux.Free()
+		return fmt.Errorf("media: stream parameters: %w", err)
+	}
+	st.SetTimeBase(e.enc.TimeBase())
+	mux.SetPb(e.ioc)
+	opts := astiav.NewDictionary()
+	defer opts.Free()
+	// Write PES lengths so readers can hand out a picture as soon as its
+	// last byte arrives instead of waiting for the next one.
+	opts.Set("omit_video_pes_length", "0", 0)
+	if err := mux.WriteHeader(opts); err != nil {
+		mux.Free()
+		return e.segmentErr("writing the segment header", err)
+	}
+	e.mux, e.segStart = mux, pts
+	e.segments++
+	return nil
+}
+
+// finishSegment ends the current segment, if any, and closes its writer.
+func (e *Encoder) finishSegment() error {
+	if e.mux == nil {
+		return nil
+	}
+	err := e.mux.WriteTrailer() // flushes the shared output
+	e.mux.Free()
+	e.mux = nil
+	w := e.out.w
+	e.out.w = nil
+	if err != nil {
+		w.Close()
+		return e.segmentErr("finishing the segment", err)
+	}
+	if e.out.err != nil {
+		w.Close()
+		return fmt.Errorf("media: writing the segment: %w", e.out.err)
+	}
+	if err := w.Close(); err != nil {
+		return fmt.Errorf("media: closing the segment: %w", err)
+	}
+	return nil
+}
+
+// segmentErr prefers the sink's own error over FFmpeg's report of it.
+func (e *Encoder) segmentErr(what string, err error) error {
+	if e.out.err != nil {
+		return fmt.Errorf("media: %s: %w", what, e.out.err)
+	}
+	return fmt.Errorf("media: %s: %w", what, err)
+}
+
+// Close flushes the encoder, finishes the last segment and frees
+// everything. It is safe to call more than once.
+func (e *Encoder) Close() error {
+	if e.closed {
+		return nil
+	}
+	e.closed = true
+	var err error
+	if e.enc != nil && e.started {
+		if serr := e.enc.SendFrame(nil); serr != nil && !errors.Is(serr, astiav.ErrEof) {
+			err = fmt.Errorf("media: flushing the encoder: %w", serr)
+		} else {
+			err = e.drain()
+		}
+	}
+	if ferr := e.finishSegment(); err == nil {
+		err = ferr
+	}
+	e.free()
+	return err
+}
+
+func (e *Encoder) free() {
+	if e.mux != nil {
+		e.mux.Free()
+		e.mux = nil
+	}
+	if e.ioc != nil {
+		e.ioc.Free()
+		e.ioc = nil
+	}
+	e.out.w = nil
+	for _, f := range []*astiav.Frame{e.rgb, e.yuv} {
+		if f != nil {
+			f.Free()
+		}
+	}
+	e.rgb, e.yuv = nil, nil
+	if e.pkt != nil {
+		e.pkt.Free()
+		e.pkt = nil
+	}
+	if e.sws != nil {
+		e.sws.Free()
+		e.sws = nil
+	}
+	if e.enc != nil {
+		e.enc.Free()
+		e.enc = nil
+	}
+}
