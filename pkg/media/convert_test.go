@@ -31,7 +31,7 @@ func TestCoverAndCropMatchTheFFmpegCLI(t *testing.T) {
 	if err != nil {
 		t.Fatalf("ffmpeg: %v", err)
 	}
-	d, err := NewDecoder(DecoderConfig{Width: w, Height: h})
+	d, err := NewDecoder(DecoderConfig{MaxFramerate: NoFramerateCap, Width: w, Height: h})
 	if err != nil {
 		t.Fatal(err)
 	}

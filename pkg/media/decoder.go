@@ -21,6 +21,11 @@ type DecoderConfig struct {
 	// use one per core. Draining at each segment end makes frame threading
 	// cost no latency.
 	Threads int
+	// MaxFramerate caps the frames handed out, by presentation time: at
+	// most one per 1/MaxFramerate. It defaults to 24/1 (PyTrickle's
+	// max_framerate); NoFramerateCap keeps every frame. SetMaxFramerate
+	// changes it while decoding.
+	MaxFramerate frame.Rational
 }
 
 // SegmentStats says what decoding one segment did.
@@ -28,6 +33,7 @@ type SegmentStats struct {
 	Bytes       int64 // bytes read from the segment
 	VideoFrames int   // frames handed to the callback
 	Corrupt     int   // packets or pictures the decoder rejected (skipped)
+	Capped      int   // frames dropped by the frame-rate cap
 }
 
 // maxDemuxFailures bounds how many demuxer errors in a row a segment may
@@ -42,6 +48,7 @@ var ErrNoVideo = errors.New("media: segment has no video stream")
 type Decoder struct {
 	cfg  DecoderConfig
 	conv converter
+	cap  rateCap
 }
 
 // NewDecoder checks cfg and returns a Decoder; Close releases it.
@@ -55,9 +62,40 @@ func NewDecoder(cfg DecoderConfig) (*Decoder, error) {
 	if cfg.Threads < 0 {
 		return nil, fmt.Errorf("media: %d decoder threads", cfg.Threads)
 	}
+	if cfg.MaxFramerate == (frame.Rational{}) {
+		cfg.MaxFramerate = frame.Rational{Num: 24, Den: 1}
+	}
+	if err := checkRate(cfg.MaxFramerate); err != nil {
+		return nil, err
+	}
 	quietFFmpeg()
-	return &Decoder{cfg: cfg, conv: converter{w: cfg.Width, h: cfg.Height}}, nil
+	d := &Decoder{cfg: cfg, conv: converter{w: cfg.Width, h: cfg.Height}}
+	d.cap.set(cfg.MaxFramerate)
+	return d, nil
 }
+
+func checkRate(r frame.Rational) error {
+	if r == NoFramerateCap {
+		return nil
+	}
+	if r.Num <= 0 || r.Den <= 0 || r.Float64() > 1000 {
+		return fmt.Errorf("media: frame-rate cap %d/%d is out of range", r.Num, r.Den)
+	}
+	return nil
+}
+
+// SetMaxFramerate changes the frame-rate cap; it is safe to call while
+// another goroutine decodes. NoFramerateCap removes it.
+func (d *Decoder) SetMaxFramerate(r frame.Rational) error {
+	if err := checkRate(r); err != nil {
+		return err
+	}
+	d.cap.set(r)
+	return nil
+}
+
+// MaxFramerate returns the frame-rate cap in force.
+func (d *Decoder) MaxFramerate() frame.Rational { return d.cap.get() }
 
 // Close releases the decoder's scaler and buffers.
 func (d *Decoder) Close() { d.conv.free() }
@@ -148,6 +186,11 @@ func (d *Decoder) DecodeSegment(ctx context.Context, r io.Reader, emit func(*fra
 			case err != nil:
 				st.Corrupt++
 				return nil
+			}
+			if !d.cap.keep(pic.Pts(), timeBase) {
+				st.Capped++
+				pic.Unref()
+				continue
 			}
 			v, err := frame.GetVideo(d.cfg.Width, d.cfg.Height)
 			if err != nil {

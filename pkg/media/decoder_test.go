@@ -6,64 +6,37 @@ import (
 	"errors"
 	"io"
 	"math/rand/v2"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"sort"
+	"slices"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
+	"github.com/gotrickle/gotrickle/fixtures"
 	"github.com/gotrickle/gotrickle/pkg/frame"
 )
 
+// fixturesDir is where the fixture files are, for tools that need a path.
 const fixturesDir = "../../fixtures"
-
-// probeFrames asks ffprobe how many video frames a file has, so that no
-// count is typed into a test.
-func probeFrames(t *testing.T, path string) int {
-	t.Helper()
-	if _, err := exec.LookPath("ffprobe"); err != nil {
-		t.Skip("ffprobe not installed (make deps installs it)")
-	}
-	out, err := exec.Command("ffprobe", "-v", "error", "-select_streams", "v:0", "-count_frames",
-		"-show_entries", "stream=nb_read_frames", "-of", "csv=p=0", path).Output()
-	if err != nil {
-		t.Fatalf("ffprobe %s: %v", path, err)
-	}
-	n, err := strconv.Atoi(strings.TrimSpace(strings.Split(string(out), "\n")[0]))
-	if err != nil {
-		t.Fatalf("ffprobe %s said %q", path, out)
-	}
-	return n
-}
-
-func segmentFiles(t *testing.T, dir string) []string {
-	t.Helper()
-	names, err := filepath.Glob(filepath.Join(dir, "*.ts"))
-	if err != nil || len(names) == 0 {
-		t.Skipf("no segments in %s", dir)
-	}
-	num := func(p string) int { n, _ := strconv.Atoi(strings.TrimSuffix(filepath.Base(p), ".ts")); return n }
-	sort.Slice(names, func(i, j int) bool { return num(names[i]) < num(names[j]) })
-	return names
-}
 
 type collected struct {
 	pts   []int64
 	sizes map[[2]int]int
 }
 
-func decodeFiles(t *testing.T, d *Decoder, files ...string) (collected, SegmentStats) {
+func loadManifest(t *testing.T) *fixtures.Manifest {
+	t.Helper()
+	m, err := fixtures.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func decodeBytes(t *testing.T, d *Decoder, inputs ...[]byte) (collected, SegmentStats) {
 	t.Helper()
 	c := collected{sizes: map[[2]int]int{}}
 	var total SegmentStats
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
+	for i, b := range inputs {
 		st, err := d.DecodeSegment(context.Background(), bytes.NewReader(b), func(v *frame.Video) error {
 			c.pts = append(c.pts, v.PTS)
 			c.sizes[[2]int{v.Width, v.Height}]++
@@ -71,10 +44,10 @@ func decodeFiles(t *testing.T, d *Decoder, files ...string) (collected, SegmentS
 			return nil
 		})
 		if err != nil {
-			t.Fatalf("%s: %v", f, err)
+			t.Fatalf("input %d: %v", i, err)
 		}
 		if st.Bytes != int64(len(b)) {
-			t.Fatalf("%s: read %d of %d bytes", f, st.Bytes, len(b))
+			t.Fatalf("input %d: read %d of %d bytes", i, st.Bytes, len(b))
 		}
 		total.VideoFrames += st.VideoFrames
 		total.Corrupt += st.Corrupt
@@ -82,34 +55,61 @@ func decodeFiles(t *testing.T, d *Decoder, files ...string) (collected, SegmentS
 	return c, total
 }
 
-func TestDecodingSegmentsGivesEveryFrameOfTheFile(t *testing.T) {
-	for _, name := range []string{"h264-aac-320x240", "h264-aac-1280x720"} {
-		t.Run(name+" cut in 1 s segments decodes to the whole file's frames", func(t *testing.T) {
-			dir := filepath.Join(fixturesDir, name)
-			want := probeFrames(t, filepath.Join(dir, "stream.ts"))
-			d, err := NewDecoder(DecoderConfig{Width: 256, Height: 144})
+// Every good video fixture, whole and cut into 1 s and 2 s trickle
+// segments, decodes to the frames and timestamps manifest.json records.
+func TestDecodingMatchesTheManifest(t *testing.T) {
+	m := loadManifest(t)
+	for _, fx := range m.Fixtures {
+		vs, ok := fx.Video()
+		if fx.Broken != nil || !ok {
+			continue
+		}
+		t.Run(fx.Name+" decodes to the manifest's frames", func(t *testing.T) {
+			d, err := NewDecoder(DecoderConfig{MaxFramerate: NoFramerateCap, Width: 128, Height: 72})
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer d.Close()
-			whole, _ := decodeFiles(t, d, filepath.Join(dir, "stream.ts"))
-			segs, st := decodeFiles(t, d, segmentFiles(t, filepath.Join(dir, "seg1s"))...)
-			if len(whole.pts) != want || len(segs.pts) != want {
-				t.Fatalf("frames: whole file %d, segments %d, ffprobe %d", len(whole.pts), len(segs.pts), want)
+			whole, err := fx.Bytes()
+			if err != nil {
+				t.Fatal(err)
 			}
-			if st.Corrupt != 0 {
-				t.Fatalf("%d corrupt packets in good segments", st.Corrupt)
+			got, st := decodeBytes(t, d, whole)
+			if !slices.Equal(got.pts, vs.PTS) {
+				t.Fatalf("whole file: %d frames, manifest %d; pts differ", len(got.pts), len(vs.PTS))
 			}
-			for i := range whole.pts {
-				if whole.pts[i] != segs.pts[i] {
-					t.Fatalf("frame %d: pts %d from the file, %d from the segments", i, whole.pts[i], segs.pts[i])
+			if st.Corrupt != 0 || len(got.sizes) != 1 || got.sizes[[2]int{128, 72}] != vs.Frames {
+				t.Fatalf("corrupt %d, sizes %v", st.Corrupt, got.sizes)
+			}
+			for _, dur := range []time.Duration{time.Second, 2 * time.Second} {
+				segs, err := fx.Segments(dur)
+				if err != nil {
+					t.Fatal(err)
 				}
-				if i > 0 && segs.pts[i] <= segs.pts[i-1] {
-					t.Fatalf("pts not increasing at frame %d: %d after %d", i, segs.pts[i], segs.pts[i-1])
+				var inputs [][]byte
+				var want []int64
+				lost := 0
+				for _, s := range segs {
+					b, err := s.Bytes()
+					if err != nil {
+						t.Fatal(err)
+					}
+					inputs = append(inputs, b)
+					want = append(want, s.PTS...)
+					lost += s.LeadingFrames
 				}
-			}
-			if len(segs.sizes) != 1 || segs.sizes[[2]int{256, 144}] != want {
-				t.Fatalf("frame sizes %v, want all 256x144", segs.sizes)
+				got, _ := decodeBytes(t, d, inputs...)
+				if lost == 0 && !slices.Equal(got.pts, vs.PTS) {
+					t.Fatalf("%v segments: %d frames, the whole file %d; closed GOPs must lose none", dur, len(got.pts), len(vs.PTS))
+				}
+				// Open GOP: each boundary loses its leading frames, exactly
+				// as many as the manifest counts, and keeps the rest in order.
+				if len(got.pts) != len(want)-lost {
+					t.Fatalf("%v segments: %d frames, want %d packets - %d leading", dur, len(got.pts), len(want), lost)
+				}
+				if !slices.IsSorted(got.pts) {
+					t.Fatalf("%v segments: pts out of order", dur)
+				}
 			}
 		})
 	}
@@ -140,14 +140,19 @@ func TestCoverRectKeepsTheAspectAndCentres(t *testing.T) {
 }
 
 func TestBrokenInputIsReportedNotFatal(t *testing.T) {
-	d, err := NewDecoder(DecoderConfig{})
+	d, err := NewDecoder(DecoderConfig{MaxFramerate: NoFramerateCap})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer d.Close()
-	good, err := os.ReadFile(filepath.Join(fixturesDir, "h264-aac-320x240", "stream.ts"))
+	m := loadManifest(t)
+	fx, err := m.Fixture("h264-aac-320x240")
 	if err != nil {
-		t.Skip("fixture missing")
+		t.Fatal(err)
+	}
+	good, err := fx.Bytes()
+	if err != nil {
+		t.Fatal(err)
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
 	garbage := make([]byte, 64<<10)
@@ -190,3 +195,42 @@ func TestBrokenInputIsReportedNotFatal(t *testing.T) {
 type errReader struct{ err error }
 
 func (e errReader) Read([]byte) (int, error) { return 0, e.err }
+
+// The broken fixtures give what FFmpeg can get out of them (the manifest
+// records what ffprobe decoded) and never crash or hang.
+func TestBrokenFixturesDecodeAsFarAsTheyCan(t *testing.T) {
+	m := loadManifest(t)
+	d, err := NewDecoder(DecoderConfig{MaxFramerate: NoFramerateCap, Width: 64, Height: 64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	n := 0
+	for _, fx := range m.Fixtures {
+		if fx.Broken == nil {
+			continue
+		}
+		n++
+		t.Run(fx.Name+" ("+fx.Broken.Kind+") decodes to "+strconv.Itoa(fx.Broken.FramesDecoded)+" frames", func(t *testing.T) {
+			b, err := fx.Bytes()
+			if err != nil {
+				t.Fatal(err)
+			}
+			frames := 0
+			_, err = d.DecodeSegment(context.Background(), bytes.NewReader(b), func(v *frame.Video) error {
+				frames++
+				v.Release()
+				return nil
+			})
+			if fx.Broken.FramesDecoded == 0 && err == nil && frames != 0 {
+				t.Fatalf("got %d frames from input ffprobe cannot decode", frames)
+			}
+			if fx.Broken.FramesDecoded > 0 && frames != fx.Broken.FramesDecoded {
+				t.Fatalf("got %d frames (err %v), ffprobe got %d", frames, err, fx.Broken.FramesDecoded)
+			}
+		})
+	}
+	if n < 3 {
+		t.Fatalf("the manifest lists %d broken fixtures, want 3", n)
+	}
+}

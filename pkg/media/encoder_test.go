@@ -40,7 +40,7 @@ func (s *memSink) NextSegment() (io.WriteCloser, error) {
 
 func decodeAll(t *testing.T, w, h int, inputs ...[]byte) []*frame.Video {
 	t.Helper()
-	d, err := NewDecoder(DecoderConfig{Width: w, Height: h})
+	d, err := NewDecoder(DecoderConfig{MaxFramerate: NoFramerateCap, Width: w, Height: h})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,9 +93,13 @@ func TestEncodeThenDecodeKeepsFramesTimingAndQuality(t *testing.T) {
 	if _, err := exec.LookPath("ffprobe"); err != nil {
 		t.Skip("ffprobe not installed (make deps installs it)")
 	}
-	in, err := os.ReadFile(filepath.Join(fixturesDir, "h264-aac-1280x720", "stream.ts"))
+	fx, err := loadManifest(t).Fixture("h264-aac-1280x720")
 	if err != nil {
-		t.Skip("fixture missing")
+		t.Fatal(err)
+	}
+	in, err := fx.Bytes()
+	if err != nil {
+		t.Fatal(err)
 	}
 	const w, h = 1280, 720
 	src := decodeAll(t, w, h, in)

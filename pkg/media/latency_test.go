@@ -3,8 +3,6 @@ package media
 import (
 	"context"
 	"io"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -16,18 +14,25 @@ import (
 // pipe in TS-packet bursts, as a trickle body arrives, and each frame's
 // emit time is compared with the moment the segment ended.
 func TestASegmentsFramesLeaveWhenItsLastByteArrives(t *testing.T) {
-	segs := segmentFiles(t, filepath.Join(fixturesDir, "h264-aac-320x240", "seg1s"))
-	d, err := NewDecoder(DecoderConfig{Width: 160, Height: 120})
+	fx, err := loadManifest(t).Fixture("h264-aac-320x240")
+	if err != nil {
+		t.Fatal(err)
+	}
+	segs, err := fx.Segments(time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := NewDecoder(DecoderConfig{MaxFramerate: NoFramerateCap, Width: 160, Height: 120})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer d.Close()
-	for i, name := range segs[:min(3, len(segs))] {
-		b, err := os.ReadFile(name)
+	for i, seg := range segs[:min(3, len(segs))] {
+		b, err := seg.Bytes()
 		if err != nil {
 			t.Fatal(err)
 		}
-		want := probeFrames(t, name)
+		want := seg.VideoFrames
 		pr, pw := io.Pipe()
 		ended := make(chan time.Time, 1)
 		go func() {
@@ -48,7 +53,7 @@ func TestASegmentsFramesLeaveWhenItsLastByteArrives(t *testing.T) {
 		}
 		end := <-ended
 		if len(emits) != want {
-			t.Fatalf("segment %d: %d frames out, ffprobe counts %d", i, len(emits), want)
+			t.Fatalf("segment %d: %d frames out, the manifest counts %d", i, len(emits), want)
 		}
 		if lag := emits[len(emits)-1].Sub(end); lag > 100*time.Millisecond {
 			t.Fatalf("segment %d: its last frame left %v after its last byte", i, lag)
