@@ -37,14 +37,14 @@ func TestCoverAndCropMatchTheFFmpegCLI(t *testing.T) {
 	}
 	defer d.Close()
 	var first *frame.Video
-	_, err = d.DecodeSegment(context.Background(), bytes.NewReader(in), func(v *frame.Video) error {
+	_, err = d.DecodeSegment(context.Background(), bytes.NewReader(in), Handlers{Video: func(v *frame.Video) error {
 		if first == nil {
 			first = v
 		} else {
 			v.Release()
 		}
 		return nil
-	})
+	}})
 	if err != nil || first == nil {
 		t.Fatalf("decode: %v", err)
 	}

@@ -31,7 +31,8 @@ type DecoderConfig struct {
 // SegmentStats says what decoding one segment did.
 type SegmentStats struct {
 	Bytes       int64 // bytes read from the segment
-	VideoFrames int   // frames handed to the callback
+	VideoFrames int   // video frames handed out
+	AudioFrames int   // audio frames handed out
 	Corrupt     int   // packets or pictures the decoder rejected (skipped)
 	Capped      int   // frames dropped by the frame-rate cap
 }
@@ -40,15 +41,16 @@ type SegmentStats struct {
 // produce before the rest of it is given up.
 const maxDemuxFailures = 64
 
-// ErrNoVideo: a segment has no video stream.
-var ErrNoVideo = errors.New("media: segment has no video stream")
+// ErrNoStreams: a segment has none of the streams the handlers ask for.
+var ErrNoStreams = errors.New("media: segment has no stream to decode")
 
 // Decoder turns trickle segments (complete MPEG-TS files, in order) into
 // video frames. It is not safe for concurrent use.
 type Decoder struct {
-	cfg  DecoderConfig
-	conv converter
-	cap  rateCap
+	cfg   DecoderConfig
+	conv  converter
+	audio audioConverter
+	cap   rateCap
 }
 
 // NewDecoder checks cfg and returns a Decoder; Close releases it.
@@ -100,17 +102,68 @@ func (d *Decoder) MaxFramerate() frame.Rational { return d.cap.get() }
 // Close releases the decoder's scaler and buffers.
 func (d *Decoder) Close() { d.conv.free() }
 
-// DecodeSegment reads one segment to its end and calls emit with each of its
-// video frames, in order, as they are decoded; the last ones come when the
-// segment's last byte has been read. emit owns the frame (Release it when
-// done). A damaged segment yields what can be decoded, counted in
-// Corrupt; an error means the segment could not be opened at all, the
-// reader failed, emit failed, or ctx ended. FFmpeg reads r on this
+// Handlers receive decoded frames; each owns the frames it is given
+// (Release them when done). A nil handler means that kind is not decoded.
+type Handlers struct {
+	Video func(*frame.Video) error
+	Audio func(*frame.Audio) error
+}
+
+// streamDecoder is one open decoder for one stream of a segment.
+type streamDecoder struct {
+	index int
+	tb    frame.Rational
+	cc    *astiav.CodecContext
+	pic   *astiav.Frame
+}
+
+func openStream(s *astiav.Stream, threads int) (*streamDecoder, error) {
+	codec := astiav.FindDecoder(s.CodecParameters().CodecID())
+	if codec == nil {
+		return nil, fmt.Errorf("media: no decoder for %v", s.CodecParameters().CodecID())
+	}
+	cc := astiav.AllocCodecContext(codec)
+	if cc == nil {
+		return nil, errors.New("media: cannot allocate a codec context")
+	}
+	if err := s.CodecParameters().ToCodecContext(cc); err != nil {
+		cc.Free()
+		return nil, fmt.Errorf("media: decoder parameters: %w", err)
+	}
+	cc.SetThreadCount(threads)
+	if err := cc.Open(codec, nil); err != nil {
+		cc.Free()
+		return nil, fmt.Errorf("media: opening the %s decoder: %w", codec.Name(), err)
+	}
+	tb := s.TimeBase()
+	return &streamDecoder{index: s.Index(), tb: frame.Rational{Num: tb.Num(), Den: tb.Den()}, cc: cc, pic: astiav.AllocFrame()}, nil
+}
+
+func (sd *streamDecoder) free() {
+	if sd != nil {
+		sd.pic.Free()
+		sd.cc.Free()
+	}
+}
+
+// DecodeSegment reads one segment to its end and hands each of its frames
+// (the first video stream's and the first audio stream's, for the handlers
+// given) to the handlers in decoding order; the last ones come when the
+// segment's last byte has been read. A damaged segment yields what can be
+// decoded, counted in Corrupt; an error means the segment could not be
+// opened, has none of the streams asked for (ErrNoStreams), the reader
+// failed, a handler failed, or ctx ended. FFmpeg reads r on this
 // goroutine: to abandon a segment whose reader blocks, make the reader fail.
-func (d *Decoder) DecodeSegment(ctx context.Context, r io.Reader, emit func(*frame.Video) error) (st SegmentStats, err error) {
+func (d *Decoder) DecodeSegment(ctx context.Context, r io.Reader, h Handlers) (st SegmentStats, err error) {
 	sr := &segmentReader{r: r}
 	defer sr.release()
 	defer func() { st.Bytes = sr.n }()
+	readErr := func(err error) error {
+		if rerr := sr.readErr(); rerr != nil {
+			return fmt.Errorf("media: reading segment: %w", rerr)
+		}
+		return err
+	}
 
 	ioc, err := astiav.AllocIOContext(64<<10, false, sr.read, nil, nil)
 	if err != nil {
@@ -131,85 +184,30 @@ func (d *Decoder) DecodeSegment(ctx context.Context, r io.Reader, emit func(*fra
 	opts.Set("analyzeduration", "1", 0)
 	if err := fc.OpenInput("", astiav.FindInputFormat("mpegts"), opts); err != nil {
 		// OpenInput frees the context when it fails.
-		if rerr := sr.readErr(); rerr != nil {
-			return st, fmt.Errorf("media: reading segment: %w", rerr)
-		}
-		return st, fmt.Errorf("media: opening segment: %w", err)
+		return st, readErr(fmt.Errorf("media: opening segment: %w", err))
 	}
 	defer fc.CloseInput()
 
-	var vs *astiav.Stream
+	var video, audio *streamDecoder
+	defer func() { video.free(); audio.free() }()
 	for _, s := range fc.Streams() {
-		if s.CodecParameters().MediaType() == astiav.MediaTypeVideo {
-			vs = s
-			break
+		var err error
+		switch mt := s.CodecParameters().MediaType(); {
+		case mt == astiav.MediaTypeVideo && h.Video != nil && video == nil:
+			video, err = openStream(s, d.cfg.Threads)
+		case mt == astiav.MediaTypeAudio && h.Audio != nil && audio == nil:
+			audio, err = openStream(s, 1)
+		}
+		if err != nil {
+			return st, err
 		}
 	}
-	if vs == nil {
-		if rerr := sr.readErr(); rerr != nil {
-			return st, fmt.Errorf("media: reading segment: %w", rerr)
-		}
-		return st, ErrNoVideo
-	}
-	tb := vs.TimeBase()
-	timeBase := frame.Rational{Num: tb.Num(), Den: tb.Den()}
-
-	codec := astiav.FindDecoder(vs.CodecParameters().CodecID())
-	if codec == nil {
-		return st, fmt.Errorf("media: no decoder for %v", vs.CodecParameters().CodecID())
-	}
-	cc := astiav.AllocCodecContext(codec)
-	if cc == nil {
-		return st, errors.New("media: cannot allocate a codec context")
-	}
-	defer cc.Free()
-	if err := vs.CodecParameters().ToCodecContext(cc); err != nil {
-		return st, fmt.Errorf("media: decoder parameters: %w", err)
-	}
-	cc.SetThreadCount(d.cfg.Threads)
-	if err := cc.Open(codec, nil); err != nil {
-		return st, fmt.Errorf("media: opening the %s decoder: %w", codec.Name(), err)
+	if video == nil && audio == nil {
+		return st, readErr(ErrNoStreams)
 	}
 
 	pkt := astiav.AllocPacket()
 	defer pkt.Free()
-	pic := astiav.AllocFrame()
-	defer pic.Free()
-
-	// receive hands every picture the decoder has ready to emit.
-	receive := func() error {
-		for {
-			err := cc.ReceiveFrame(pic)
-			switch {
-			case errors.Is(err, astiav.ErrEagain), errors.Is(err, astiav.ErrEof):
-				return nil
-			case err != nil:
-				st.Corrupt++
-				return nil
-			}
-			if !d.cap.keep(pic.Pts(), timeBase) {
-				st.Capped++
-				pic.Unref()
-				continue
-			}
-			v, err := frame.GetVideo(d.cfg.Width, d.cfg.Height)
-			if err != nil {
-				pic.Unref()
-				return err
-			}
-			if err := d.conv.convert(pic, v); err != nil {
-				v.Release()
-				pic.Unref()
-				return err
-			}
-			v.PTS, v.TimeBase = pic.Pts(), timeBase
-			pic.Unref()
-			st.VideoFrames++
-			if err := emit(v); err != nil {
-				return err
-			}
-		}
-	}
 
 	for failures := 0; ; {
 		if err := ctx.Err(); err != nil {
@@ -220,8 +218,8 @@ func (d *Decoder) DecodeSegment(ctx context.Context, r io.Reader, emit func(*fra
 			break
 		}
 		if err != nil {
-			if rerr := sr.readErr(); rerr != nil {
-				return st, fmt.Errorf("media: reading segment: %w", rerr)
+			if rerr := readErr(nil); rerr != nil {
+				return st, rerr
 			}
 			st.Corrupt++ // a damaged packet: go on with the next one
 			if failures++; failures > maxDemuxFailures {
@@ -230,23 +228,88 @@ func (d *Decoder) DecodeSegment(ctx context.Context, r io.Reader, emit func(*fra
 			continue
 		}
 		failures = 0
-		if pkt.StreamIndex() == vs.Index() {
-			if err := cc.SendPacket(pkt); err != nil && !errors.Is(err, astiav.ErrEagain) {
+		var sd *streamDecoder
+		switch {
+		case video != nil && pkt.StreamIndex() == video.index:
+			sd = video
+		case audio != nil && pkt.StreamIndex() == audio.index:
+			sd = audio
+		}
+		if sd != nil {
+			if err := sd.cc.SendPacket(pkt); err != nil && !errors.Is(err, astiav.ErrEagain) {
 				st.Corrupt++
 			}
 		}
 		pkt.Unref()
-		if err := receive(); err != nil {
+		if sd != nil {
+			if err := d.receive(sd, sd == video, h, &st); err != nil {
+				return st, err
+			}
+		}
+	}
+	if rerr := readErr(nil); rerr != nil {
+		return st, rerr
+	}
+	// The segment is complete: drain the decoders so none of its frames
+	// waits for the next segment.
+	for _, sd := range []*streamDecoder{video, audio} {
+		if sd == nil {
+			continue
+		}
+		if err := sd.cc.SendPacket(nil); err != nil && !errors.Is(err, astiav.ErrEof) {
+			st.Corrupt++
+		}
+		if err := d.receive(sd, sd == video, h, &st); err != nil {
 			return st, err
 		}
 	}
-	if rerr := sr.readErr(); rerr != nil {
-		return st, fmt.Errorf("media: reading segment: %w", rerr)
+	return st, nil
+}
+
+// receive hands every frame a decoder has ready to its handler.
+func (d *Decoder) receive(sd *streamDecoder, isVideo bool, h Handlers, st *SegmentStats) error {
+	for {
+		err := sd.cc.ReceiveFrame(sd.pic)
+		switch {
+		case errors.Is(err, astiav.ErrEagain), errors.Is(err, astiav.ErrEof):
+			return nil
+		case err != nil:
+			st.Corrupt++
+			return nil
+		}
+		if !isVideo {
+			a, err := d.audio.convert(sd.pic, sd.tb)
+			sd.pic.Unref()
+			if err != nil {
+				return err
+			}
+			st.AudioFrames++
+			if err := h.Audio(a); err != nil {
+				return err
+			}
+			continue
+		}
+		pts := framePTS(sd.pic)
+		if !d.cap.keep(pts, sd.tb) {
+			st.Capped++
+			sd.pic.Unref()
+			continue
+		}
+		v, err := frame.GetVideo(d.cfg.Width, d.cfg.Height)
+		if err != nil {
+			sd.pic.Unref()
+			return err
+		}
+		if err := d.conv.convert(sd.pic, v); err != nil {
+			v.Release()
+			sd.pic.Unref()
+			return err
+		}
+		v.PTS, v.TimeBase = pts, sd.tb
+		sd.pic.Unref()
+		st.VideoFrames++
+		if err := h.Video(v); err != nil {
+			return err
+		}
 	}
-	// The segment is complete: drain the decoder so none of its frames
-	// waits for the next segment.
-	if err := cc.SendPacket(nil); err != nil && !errors.Is(err, astiav.ErrEof) {
-		st.Corrupt++
-	}
-	return st, receive()
 }

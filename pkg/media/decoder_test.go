@@ -37,12 +37,12 @@ func decodeBytes(t *testing.T, d *Decoder, inputs ...[]byte) (collected, Segment
 	c := collected{sizes: map[[2]int]int{}}
 	var total SegmentStats
 	for i, b := range inputs {
-		st, err := d.DecodeSegment(context.Background(), bytes.NewReader(b), func(v *frame.Video) error {
+		st, err := d.DecodeSegment(context.Background(), bytes.NewReader(b), Handlers{Video: func(v *frame.Video) error {
 			c.pts = append(c.pts, v.PTS)
 			c.sizes[[2]int{v.Width, v.Height}]++
 			v.Release()
 			return nil
-		})
+		}})
 		if err != nil {
 			t.Fatalf("input %d: %v", i, err)
 		}
@@ -173,7 +173,7 @@ func TestBrokenInputIsReportedNotFatal(t *testing.T) {
 			done := make(chan struct{})
 			go func() {
 				defer close(done)
-				d.DecodeSegment(context.Background(), bytes.NewReader(c.input), func(v *frame.Video) error { v.Release(); return nil })
+				d.DecodeSegment(context.Background(), bytes.NewReader(c.input), Handlers{Video: func(v *frame.Video) error { v.Release(); return nil }})
 			}()
 			select {
 			case <-done:
@@ -185,7 +185,7 @@ func TestBrokenInputIsReportedNotFatal(t *testing.T) {
 	t.Run("a reader error is returned", func(t *testing.T) {
 		boom := errors.New("network went away")
 		_, err := d.DecodeSegment(context.Background(), io.MultiReader(bytes.NewReader(good[:188*40]), errReader{boom}),
-			func(v *frame.Video) error { v.Release(); return nil })
+			Handlers{Video: func(v *frame.Video) error { v.Release(); return nil }})
 		if !errors.Is(err, boom) {
 			t.Fatalf("got %v, want the reader's error", err)
 		}
@@ -217,11 +217,11 @@ func TestBrokenFixturesDecodeAsFarAsTheyCan(t *testing.T) {
 				t.Fatal(err)
 			}
 			frames := 0
-			_, err = d.DecodeSegment(context.Background(), bytes.NewReader(b), func(v *frame.Video) error {
+			_, err = d.DecodeSegment(context.Background(), bytes.NewReader(b), Handlers{Video: func(v *frame.Video) error {
 				frames++
 				v.Release()
 				return nil
-			})
+			}})
 			if fx.Broken.FramesDecoded == 0 && err == nil && frames != 0 {
 				t.Fatalf("got %d frames from input ffprobe cannot decode", frames)
 			}

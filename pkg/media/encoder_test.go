@@ -47,10 +47,10 @@ func decodeAll(t *testing.T, w, h int, inputs ...[]byte) []*frame.Video {
 	defer d.Close()
 	var out []*frame.Video
 	for i, in := range inputs {
-		if _, err := d.DecodeSegment(context.Background(), bytes.NewReader(in), func(v *frame.Video) error {
+		if _, err := d.DecodeSegment(context.Background(), bytes.NewReader(in), Handlers{Video: func(v *frame.Video) error {
 			out = append(out, v)
 			return nil
-		}); err != nil {
+		}}); err != nil {
 			t.Fatalf("decoding input %d: %v", i, err)
 		}
 	}

@@ -43,11 +43,11 @@ func TestASegmentsFramesLeaveWhenItsLastByteArrives(t *testing.T) {
 			pw.Close()
 		}()
 		var emits []time.Time
-		_, err = d.DecodeSegment(context.Background(), pr, func(v *frame.Video) error {
+		_, err = d.DecodeSegment(context.Background(), pr, Handlers{Video: func(v *frame.Video) error {
 			emits = append(emits, time.Now())
 			v.Release()
 			return nil
-		})
+		}})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -41,11 +41,11 @@ func TestTheFramerateCapKeepsAtMostTheCapPerSecond(t *testing.T) {
 			}
 			defer d.Close()
 			var pts []int64
-			st, err := d.DecodeSegment(context.Background(), bytes.NewReader(in), func(v *frame.Video) error {
+			st, err := d.DecodeSegment(context.Background(), bytes.NewReader(in), Handlers{Video: func(v *frame.Video) error {
 				pts = append(pts, v.PTS)
 				v.Release()
 				return nil
-			})
+			}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -64,7 +64,7 @@ func TestTheFramerateCapKeepsAtMostTheCapPerSecond(t *testing.T) {
 			t.Fatalf("default cap %v, want 24/1", got)
 		}
 		kept := 0
-		_, err = d.DecodeSegment(context.Background(), bytes.NewReader(in), func(v *frame.Video) error {
+		_, err = d.DecodeSegment(context.Background(), bytes.NewReader(in), Handlers{Video: func(v *frame.Video) error {
 			kept++
 			if kept == 10 {
 				if err := d.SetMaxFramerate(NoFramerateCap); err != nil {
@@ -73,7 +73,7 @@ func TestTheFramerateCapKeepsAtMostTheCapPerSecond(t *testing.T) {
 			}
 			v.Release()
 			return nil
-		})
+		}})
 		if err != nil {
 			t.Fatal(err)
 		}
