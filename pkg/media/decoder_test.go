@@ -32,6 +32,8 @@ func loadManifest(t *testing.T) *fixtures.Manifest {
 	return m
 }
 
+func loadManifestF() (*fixtures.Manifest, error) { return fixtures.Load() }
+
 func decodeBytes(t *testing.T, d *Decoder, inputs ...[]byte) (collected, SegmentStats) {
 	t.Helper()
 	c := collected{sizes: map[[2]int]int{}}
