@@ -33,6 +33,13 @@ package media
 //
 //static int gt_make_writable(AVFrame *f) { return av_frame_make_writable(f); }
 //
+//static int gt_copy_audio_in(AVFrame *f, int plane, const uint8_t *src, int nbytes) {
+//	int planes = av_sample_fmt_is_planar(f->format) ? f->ch_layout.nb_channels : 1;
+//	if (plane < 0 || plane >= planes || nbytes < 0 || nbytes > f->linesize[0] || !f->extended_data[plane]) return -1;
+//	memcpy(f->extended_data[plane], src, nbytes);
+//	return 0;
+//}
+//
 //static int64_t gt_best_effort_ts(const AVFrame *f) { return f->best_effort_timestamp; }
 //
 //// Audio planes share linesize[0]; planar channels live in extended_data.
@@ -122,4 +129,15 @@ func framePTS(f *astiav.Frame) int64 {
 		return p
 	}
 	return int64(C.gt_best_effort_ts(cFrame(f)))
+}
+
+// copyAudioIn copies src into one audio plane of f.
+func copyAudioIn(f *astiav.Frame, plane int, src []byte) error {
+	if len(src) == 0 {
+		return nil
+	}
+	if C.gt_copy_audio_in(cFrame(f), C.int(plane), (*C.uint8_t)(unsafe.Pointer(&src[0])), C.int(len(src))) != 0 {
+		return errPlane
+	}
+	return nil
 }

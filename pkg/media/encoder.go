@@ -44,6 +44,15 @@ type EncoderConfig struct {
 	// FrameRate is the nominal input rate, for rate control only (the
 	// output keeps each frame's own timestamp); it defaults to 30/1.
 	FrameRate frame.Rational
+
+	// AudioChannels and AudioSampleRate describe the audio WriteAudio will
+	// be given; zero channels means video only. They are fixed up front so
+	// that every segment carries the audio stream from its first byte.
+	AudioChannels, AudioSampleRate int
+	// AudioCodec is "opus" (the default, like PyTrickle) or "aac".
+	AudioCodec string
+	// AudioBitrate defaults to 96 kb/s.
+	AudioBitrate int
 }
 
 // outTimeBase is the MPEG-TS clock: the encoder and muxer work in it so
@@ -58,6 +67,7 @@ type Encoder struct {
 	sink SegmentSink
 
 	enc      *astiav.CodecContext
+	aud      *audioEncoder
 	sws      *astiav.SoftwareScaleContext
 	swsW     int
 	swsH     int
@@ -68,6 +78,9 @@ type Encoder struct {
 	ioc      *astiav.IOContext
 	mux      *astiav.FormatContext
 	segStart int64 // pts (90 kHz) of the current segment's first packet
+
+	videoStream, audioStream int // stream indexes in the current segment, -1 when absent
+	early                    []*astiav.Packet
 
 	lastPTS, lastIDR int64
 	started          bool
@@ -130,8 +143,84 @@ func NewEncoder(cfg EncoderConfig, sink SegmentSink) (*Encoder, error) {
 	case !cfg.FrameRate.Valid():
 		return nil, fmt.Errorf("media: frame rate %v", cfg.FrameRate)
 	}
+	if cfg.AudioCodec == "" {
+		cfg.AudioCodec = "opus"
+	}
+	if cfg.AudioBitrate == 0 {
+		cfg.AudioBitrate = 96000
+	}
 	quietFFmpeg()
-	return &Encoder{cfg: cfg, sink: sink, out: &writeBox{}}, nil
+	e := &Encoder{cfg: cfg, sink: sink, out: &writeBox{}}
+	if cfg.AudioChannels > 0 {
+		aud, err := openAudio(cfg.AudioCodec, cfg.AudioChannels, cfg.AudioSampleRate, cfg.AudioBitrate)
+		if err != nil {
+			return nil, err
+		}
+		e.aud = aud
+	}
+	return e, nil
+}
+
+// WriteAudio encodes audio; the encoder must have been configured with its
+// channels and rate. Samples are re-cut into the codec's frame size.
+func (e *Encoder) WriteAudio(a *frame.Audio) error {
+	if e.closed {
+		return errors.New("media: encoder is closed")
+	}
+	if e.aud == nil {
+		return errors.New("media: encoder was configured without audio")
+	}
+	if err := a.Validate(); err != nil {
+		return err
+	}
+	if e.ioc == nil {
+		if err := e.openOutput(); err != nil {
+			return err
+		}
+	}
+	return e.aud.write(a, e.writeAudioPacket)
+}
+
+// maxEarlyAudio bounds the audio packets held while no video has come yet
+// (about 10 s of Opus); past it segments start without video.
+const maxEarlyAudio = 512
+
+func (e *Encoder) writeAudioPacket(p *astiav.Packet) error {
+	if e.enc == nil && len(e.early) < maxEarlyAudio {
+		// Video opens the encoder (it fixes the output size); hold the
+		// audio so the first segment carries both streams.
+		e.early = append(e.early, p.Clone())
+		p.Unref()
+		return nil
+	}
+	if err := e.flushEarly(); err != nil {
+		return err
+	}
+	return e.writeStream(p, e.aud.cc.TimeBase(), false)
+}
+
+// flushEarly writes the audio held before video came.
+func (e *Encoder) flushEarly() error {
+	for len(e.early) > 0 {
+		p := e.early[0]
+		e.early = e.early[1:]
+		err := e.writeStream(p, e.aud.cc.TimeBase(), false)
+		p.Free()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// openOutput makes the write IOContext all segment muxers share.
+func (e *Encoder) openOutput() error {
+	ioc, err := astiav.AllocIOContext(64<<10, true, nil, nil, e.out.write)
+	if err != nil {
+		return fmt.Errorf("media: output IO context: %w", err)
+	}
+	e.ioc = ioc
+	return nil
 }
 
 // Segments returns how many segments have been started.
@@ -257,11 +346,9 @@ func (e *Encoder) open(v *frame.Video) error {
 		return fmt.Errorf("media: picture buffer: %w", err)
 	}
 	e.pkt = astiav.AllocPacket()
-	ioc, err := astiav.AllocIOContext(64<<10, true, nil, nil, e.out.write)
-	if err != nil {
-		return fmt.Errorf("media: output IO context: %w", err)
+	if e.ioc == nil {
+		return e.openOutput()
 	}
-	e.ioc = ioc
 	return nil
 }
 
@@ -282,23 +369,41 @@ func (e *Encoder) drain() error {
 	}
 }
 
-// writePacket muxes one packet, first starting a new segment when the
-// packet is an IDR far enough from the current segment's start.
+// writePacket muxes one video packet.
 func (e *Encoder) writePacket() error {
-	key := e.pkt.Flags().Has(astiav.PacketFlagKey)
+	if err := e.writeStream(e.pkt, e.enc.TimeBase(), true); err != nil {
+		return err
+	}
+	return e.flushEarly()
+}
+
+// writeStream muxes one packet, first starting a new segment when it is a
+// video IDR far enough from the current segment's start (or when no
+// segment is open).
+func (e *Encoder) writeStream(p *astiav.Packet, tb astiav.Rational, video bool) error {
+	pts90 := frame.Rescale(p.Pts(), frame.Rational{Num: tb.Num(), Den: tb.Den()}, outTimeBase)
 	segDur := int64(e.cfg.SegmentDuration / (time.Second / 90000))
-	if e.mux == nil || (key && e.pkt.Pts()-e.segStart >= segDur) {
+	cut := video && p.Flags().Has(astiav.PacketFlagKey) && pts90-e.segStart >= segDur
+	if e.mux == nil || cut {
 		if err := e.finishSegment(); err != nil {
 			return err
 		}
-		if err := e.startSegment(e.pkt.Pts()); err != nil {
+		if err := e.startSegment(pts90); err != nil {
 			return err
 		}
 	}
-	st := e.mux.Streams()[0]
-	e.pkt.SetStreamIndex(0)
-	e.pkt.RescaleTs(e.enc.TimeBase(), st.TimeBase())
-	if err := e.mux.WriteInterleavedFrame(e.pkt); err != nil { // takes the packet's reference
+	idx := e.videoStream
+	if !video {
+		idx = e.audioStream
+	}
+	if idx < 0 {
+		p.Unref()
+		return nil // that stream is not in this segment
+	}
+	st := e.mux.Streams()[idx]
+	p.SetStreamIndex(idx)
+	p.RescaleTs(tb, st.TimeBase())
+	if err := e.mux.WriteInterleavedFrame(p); err != nil { // takes the packet's reference
 		return e.segmentErr("writing a packet", err)
 	}
 	return nil
@@ -315,12 +420,23 @@ func (e *Encoder) startSegment(pts int64) error {
 	if err != nil {
 		return fmt.Errorf("media: muxer: %w", err)
 	}
-	st := mux.NewStream(nil)
-	if err := st.CodecParameters().FromCodecContext(e.enc); err != nil {
-		mux.Free()
-		return fmt.Errorf("media: stream parameters: %w", err)
+	e.videoStream, e.audioStream = -1, -1
+	for _, cc := range []*astiav.CodecContext{e.enc, e.audioCodec()} {
+		if cc == nil {
+			continue
+		}
+		st := mux.NewStream(nil)
+		if err := st.CodecParameters().FromCodecContext(cc); err != nil {
+			mux.Free()
+			return fmt.Errorf("media: stream parameters: %w", err)
+		}
+		st.SetTimeBase(cc.TimeBase())
+		if cc == e.enc {
+			e.videoStream = st.Index()
+		} else {
+			e.audioStream = st.Index()
+		}
 	}
-	st.SetTimeBase(e.enc.TimeBase())
 	mux.SetPb(e.ioc)
 	opts := astiav.NewDictionary()
 	defer opts.Free()
@@ -383,6 +499,12 @@ func (e *Encoder) Close() error {
 			err = e.drain()
 		}
 	}
+	if e.aud != nil && e.aud.started && err == nil {
+		err = e.aud.flush(e.writeAudioPacket)
+	}
+	if err == nil {
+		err = e.flushEarly()
+	}
 	if ferr := e.finishSegment(); err == nil {
 		err = ferr
 	}
@@ -418,4 +540,17 @@ func (e *Encoder) free() {
 		e.enc.Free()
 		e.enc = nil
 	}
+	e.aud.free()
+	e.aud = nil
+	for _, p := range e.early {
+		p.Free()
+	}
+	e.early = nil
+}
+
+func (e *Encoder) audioCodec() *astiav.CodecContext {
+	if e.aud == nil {
+		return nil
+	}
+	return e.aud.cc
 }
