@@ -34,13 +34,8 @@ import (
 )
 
 func TestClientConformance(t *testing.T) {
-	var catalog []harness.Requirement
-	for _, r := range harness.ParseRequirements(spec.Trickle) {
-		if strings.HasPrefix(r.ID, "TRK-CLI-") {
-			catalog = append(catalog, r)
-		}
-	}
-	harness.Run(t, harness.Suite{Name: "client", Title: "Trickle client conformance", Catalog: catalog})
+	harness.Run(t, harness.Suite{Name: "client", Title: "Trickle client conformance",
+		Catalog: harness.RequirementsWithPrefix(spec.Trickle, "TRK-CLI-")})
 }
 
 // settings are the suite's knobs (see the package comment).

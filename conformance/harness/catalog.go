@@ -42,3 +42,15 @@ func ParseRequirements(doc string) []Requirement {
 	}
 	return out
 }
+
+// RequirementsWithPrefix is ParseRequirements limited to IDs starting with
+// prefix (e.g. "TRK-SRV-"): the catalog of one suite.
+func RequirementsWithPrefix(doc, prefix string) []Requirement {
+	var out []Requirement
+	for _, r := range ParseRequirements(doc) {
+		if strings.HasPrefix(r.ID, prefix) {
+			out = append(out, r)
+		}
+	}
+	return out
+}

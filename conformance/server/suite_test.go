@@ -29,13 +29,8 @@ import (
 )
 
 func TestServerConformance(t *testing.T) {
-	var catalog []harness.Requirement
-	for _, r := range harness.ParseRequirements(spec.Trickle) {
-		if strings.HasPrefix(r.ID, "TRK-SRV-") {
-			catalog = append(catalog, r)
-		}
-	}
-	harness.Run(t, harness.Suite{Name: "server", Title: "Trickle server conformance", Catalog: catalog})
+	harness.Run(t, harness.Suite{Name: "server", Title: "Trickle server conformance",
+		Catalog: harness.RequirementsWithPrefix(spec.Trickle, "TRK-SRV-")})
 }
 
 var (
