@@ -30,6 +30,7 @@ type converter struct {
 	cw, ch, ox, oy int
 	sws            *astiav.SoftwareScaleContext
 	dst            *astiav.Frame
+	direct         scaler // used when no crop is needed: straight into the Go frame
 }
 
 func (c *converter) prepare(f *astiav.Frame) error {
@@ -61,6 +62,13 @@ func (c *converter) prepare(f *astiav.Frame) error {
 
 // convert fills v (w×h RGB24) from the decoded picture f.
 func (c *converter) convert(f *astiav.Frame, v *frame.Video) error {
+	if cw, ch, _, _ := coverRect(f.Width(), f.Height(), c.w, c.h); cw == c.w && ch == c.h {
+		// Same aspect: scale (or just convert) straight into the frame.
+		if err := c.direct.ensure(f.Width(), f.Height(), f.PixelFormat(), c.w, c.h, astiav.PixelFormatRgb24); err != nil {
+			return err
+		}
+		return c.direct.frameToPacked(f, v.Pix, v.Stride)
+	}
 	if err := c.prepare(f); err != nil {
 		return err
 	}
@@ -75,6 +83,7 @@ func (c *converter) convert(f *astiav.Frame, v *frame.Video) error {
 }
 
 func (c *converter) free() {
+	c.direct.free()
 	if c.sws != nil {
 		c.sws.Free()
 		c.sws = nil

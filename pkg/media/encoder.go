@@ -66,13 +66,11 @@ type Encoder struct {
 	cfg  EncoderConfig
 	sink SegmentSink
 
-	enc      *astiav.CodecContext
-	aud      *audioEncoder
-	sws      *astiav.SoftwareScaleContext
-	swsW     int
-	swsH     int
-	rgb, yuv *astiav.Frame
-	pkt      *astiav.Packet
+	enc *astiav.CodecContext
+	aud *audioEncoder
+	sws scaler
+	yuv *astiav.Frame
+	pkt *astiav.Packet
 
 	out      *writeBox
 	ioc      *astiav.IOContext
@@ -264,41 +262,17 @@ func (e *Encoder) WriteVideo(v *frame.Video) error {
 	return e.drain()
 }
 
-// toYUV copies the frame's pixels into FFmpeg and converts them to the
-// encoder's yuv420p at the output size.
+// toYUV converts the frame's pixels, read in place, to the encoder's
+// yuv420p at the output size.
 func (e *Encoder) toYUV(v *frame.Video) error {
-	if e.sws == nil || e.swsW != v.Width || e.swsH != v.Height {
-		if e.sws != nil {
-			e.sws.Free()
-			e.rgb.Free()
-			e.sws, e.rgb = nil, nil
-		}
-		sws, err := astiav.CreateSoftwareScaleContext(v.Width, v.Height, astiav.PixelFormatRgb24,
-			e.cfg.Width, e.cfg.Height, astiav.PixelFormatYuv420P,
-			astiav.NewSoftwareScaleContextFlags(astiav.SoftwareScaleContextFlagBicubic))
-		if err != nil {
-			return fmt.Errorf("media: scaler rgb24 %dx%d -> yuv420p %dx%d: %w", v.Width, v.Height, e.cfg.Width, e.cfg.Height, err)
-		}
-		e.sws, e.swsW, e.swsH = sws, v.Width, v.Height
-		e.rgb = astiav.AllocFrame()
-		e.rgb.SetWidth(v.Width)
-		e.rgb.SetHeight(v.Height)
-		e.rgb.SetPixelFormat(astiav.PixelFormatRgb24)
-		if err := e.rgb.AllocBuffer(0); err != nil {
-			return fmt.Errorf("media: picture buffer: %w", err)
-		}
-	}
-	if err := copyIn(e.rgb, 0, v.Pix, v.Stride, v.Width*3, v.Height); err != nil {
+	if err := e.sws.ensure(v.Width, v.Height, astiav.PixelFormatRgb24, e.cfg.Width, e.cfg.Height, astiav.PixelFormatYuv420P); err != nil {
 		return err
 	}
 	// The encoder may still reference the last picture's buffers.
 	if err := makeWritable(e.yuv); err != nil {
 		return fmt.Errorf("media: picture buffer: %w", err)
 	}
-	if err := e.sws.ScaleFrame(e.rgb, e.yuv); err != nil {
-		return fmt.Errorf("media: converting to yuv420p: %w", err)
-	}
-	return nil
+	return e.sws.packedToFrame(v.Pix, v.Stride, e.yuv)
 }
 
 // open starts libx264 at the output size and the shared muxer output.
@@ -522,20 +496,15 @@ func (e *Encoder) free() {
 		e.ioc = nil
 	}
 	e.out.w = nil
-	for _, f := range []*astiav.Frame{e.rgb, e.yuv} {
-		if f != nil {
-			f.Free()
-		}
+	if e.yuv != nil {
+		e.yuv.Free()
+		e.yuv = nil
 	}
-	e.rgb, e.yuv = nil, nil
 	if e.pkt != nil {
 		e.pkt.Free()
 		e.pkt = nil
 	}
-	if e.sws != nil {
-		e.sws.Free()
-		e.sws = nil
-	}
+	e.sws.free()
 	if e.enc != nil {
 		e.enc.Free()
 		e.enc = nil
