@@ -301,3 +301,18 @@ func (p *Publisher) hasSeen() bool {
 	defer p.mu.Unlock()
 	return p.seen
 }
+
+// streamGone returns the error of the POST opened ahead when the server
+// answered it with the end of the stream (404 or Lp-Trickle-Closed).
+func (p *Publisher) streamGone() error {
+	p.mu.Lock()
+	po := p.pending
+	p.mu.Unlock()
+	if po == nil || !po.finished() {
+		return nil
+	}
+	if err := po.result.err; errors.Is(err, ErrStreamNotFound) || errors.Is(err, ErrStreamClosed) {
+		return err
+	}
+	return nil
+}

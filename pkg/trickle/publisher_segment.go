@@ -159,6 +159,13 @@ func (w *SegmentWriter) Write(b []byte) (int, error) {
 	if len(b) == 0 {
 		return 0, nil
 	}
+	if err := w.p.streamGone(); err != nil {
+		// The server already told the POST ahead that the stream is gone:
+		// stop sending this segment too.
+		w.err = err
+		w.post.abandon()
+		return 0, err
+	}
 	for {
 		if w.sent == 0 && w.post.finished() {
 			if err := w.recoverLocked(w.post.result.err, w.post.result.latest); err != nil {
