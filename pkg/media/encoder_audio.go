@@ -18,7 +18,9 @@ type audioEncoder struct {
 	pic      *astiav.Frame
 	pkt      *astiav.Packet
 	channels int
-	rate     int
+	inRate   int // the rate WriteAudio is given
+	rate     int // the encoder's rate
+	rs       *resampler
 	size     int // samples per encoder frame
 	planar   bool
 	fifo     [][]float32
@@ -27,15 +29,18 @@ type audioEncoder struct {
 	scratch  []float32
 }
 
-// openAudio starts the audio encoder: "opus" (libopus) or "aac".
-func openAudio(codecName string, channels, rate, bitrate int) (*audioEncoder, error) {
+// openAudio starts the audio encoder: "opus" (libopus, always 48 kHz:
+// other input rates are resampled) or "aac" (at the input rate).
+func openAudio(codecName string, channels, inRate, bitrate int) (*audioEncoder, error) {
+	if inRate <= 0 || inRate > 384000 {
+		return nil, fmt.Errorf("media: audio sample rate %d Hz", inRate)
+	}
+	rate := inRate
 	var codec *astiav.Codec
 	switch codecName {
 	case "opus":
 		codec = astiav.FindEncoderByName("libopus")
-		if rate != 48000 {
-			return nil, fmt.Errorf("media: Opus needs 48 kHz audio, got %d Hz (resampling is not implemented yet)", rate)
-		}
+		rate = 48000
 	case "aac":
 		codec = astiav.FindEncoderByName("aac")
 	default:
@@ -90,23 +95,45 @@ func openAudio(codecName string, channels, rate, bitrate int) (*audioEncoder, er
 		cc.Free()
 		return nil, fmt.Errorf("media: audio buffer: %w", err)
 	}
-	return &audioEncoder{cc: cc, pic: pic, pkt: astiav.AllocPacket(), channels: channels, rate: rate, size: size,
-		planar: sf == astiav.SampleFormatFltp, fifo: make([][]float32, channels)}, nil
+	a := &audioEncoder{cc: cc, pic: pic, pkt: astiav.AllocPacket(), channels: channels, inRate: inRate, rate: rate,
+		size: size, planar: sf == astiav.SampleFormatFltp, fifo: make([][]float32, channels)}
+	if rate != inRate {
+		rs, err := newResampler(channels, inRate, rate)
+		if err != nil {
+			a.free()
+			return nil, err
+		}
+		a.rs = rs
+	}
+	return a, nil
 }
 
 // write queues a frame's samples and encodes every whole encoder frame,
 // passing each packet to out.
 func (a *audioEncoder) write(f *frame.Audio, out func(*astiav.Packet) error) error {
-	if f.Channels() != a.channels || f.SampleRate != a.rate {
-		return fmt.Errorf("media: audio changed to %d channels at %d Hz (the encoder has %d at %d)",
-			f.Channels(), f.SampleRate, a.channels, a.rate)
+	if f.Channels() != a.channels || f.SampleRate != a.inRate {
+		return fmt.Errorf("media: audio changed to %d channels at %d Hz (the encoder was set up for %d at %d)",
+			f.Channels(), f.SampleRate, a.channels, a.inRate)
 	}
 	if !a.started {
 		a.started = true
 		a.next = frame.Rescale(f.PTS, f.TimeBase, frame.Rational{Num: 1, Den: a.rate})
 	}
+	samples := f.Samples
+	if a.rs != nil {
+		var err error
+		if samples, err = a.rs.convert(samples); err != nil {
+			return err
+		}
+	}
+	return a.queue(samples, out)
+}
+
+// queue appends samples at the encoder's rate and encodes every whole
+// encoder frame.
+func (a *audioEncoder) queue(samples [][]float32, out func(*astiav.Packet) error) error {
 	for i := range a.channels {
-		a.fifo[i] = append(a.fifo[i], f.Samples[i]...)
+		a.fifo[i] = append(a.fifo[i], samples[i]...)
 	}
 	for len(a.fifo[0]) >= a.size {
 		if err := a.encodeOne(a.size, out); err != nil {
@@ -176,6 +203,15 @@ func (a *audioEncoder) drain(out func(*astiav.Packet) error) error {
 
 // flush encodes what is left in the FIFO and drains the encoder.
 func (a *audioEncoder) flush(out func(*astiav.Packet) error) error {
+	if a.rs != nil {
+		rest, err := a.rs.convert(nil)
+		if err != nil {
+			return err
+		}
+		if err := a.queue(rest, out); err != nil {
+			return err
+		}
+	}
 	if n := len(a.fifo[0]); n > 0 {
 		if err := a.encodeOne(n, out); err != nil {
 			return err
@@ -194,4 +230,5 @@ func (a *audioEncoder) free() {
 	a.pkt.Free()
 	a.pic.Free()
 	a.cc.Free()
+	a.rs.free()
 }

@@ -3,6 +3,7 @@ package media
 import (
 	"bytes"
 	"context"
+	"math"
 	"testing"
 
 	"github.com/gotrickle/gotrickle/pkg/frame"
@@ -82,9 +83,46 @@ func TestEncodingVideoWithAudioKeepsBoth(t *testing.T) {
 			t.Fatal("accepted")
 		}
 	})
-	t.Run("opus at 44.1 kHz is refused until resampling exists", func(t *testing.T) {
-		if _, err := NewEncoder(EncoderConfig{AudioChannels: 2, AudioSampleRate: 44100}, &memSink{}); err == nil {
-			t.Fatal("accepted")
+	t.Run("44.1 kHz audio is resampled to Opus's 48 kHz", func(t *testing.T) {
+		sink := &memSink{}
+		enc, err := NewEncoder(EncoderConfig{Preset: "ultrafast", AudioChannels: 2, AudioSampleRate: 44100}, sink)
+		if err != nil {
+			t.Fatal(err)
+		}
+		const chunks, per = 200, 441 // 2 s of a 441 Hz tone in 10 ms frames
+		for k := range chunks {
+			a, _ := frame.NewAudio(2, per, 44100)
+			a.PTS = int64(k * per)
+			for s := range per {
+				v := float32(0.5 * math.Sin(2*math.Pi*441*float64(k*per+s)/44100))
+				a.Samples[0][s], a.Samples[1][s] = v, v
+			}
+			if err := enc.WriteAudio(a); err != nil {
+				t.Fatal(err)
+			}
+			a.Release()
+		}
+		if err := enc.Close(); err != nil {
+			t.Fatal(err)
+		}
+		d, _ := NewDecoder(DecoderConfig{})
+		defer d.Close()
+		var got int64
+		for _, s := range sink.segs {
+			if _, err := d.DecodeSegment(context.Background(), bytes.NewReader(s.Bytes()), Handlers{Audio: func(a *frame.Audio) error {
+				defer a.Release()
+				if a.SampleRate != 48000 {
+					t.Fatalf("decoded at %d Hz", a.SampleRate)
+				}
+				got += int64(a.NumSamples())
+				return nil
+			}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		want := int64(chunks * per * 48000 / 44100)
+		if got < want-2*960 || got > want+2*960 {
+			t.Fatalf("%d samples at 48 kHz, want about %d", got, want)
 		}
 	})
 }
