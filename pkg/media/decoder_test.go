@@ -34,6 +34,20 @@ func loadManifest(t *testing.T) *fixtures.Manifest {
 
 func loadManifestF() (*fixtures.Manifest, error) { return fixtures.Load() }
 
+// fixtureSegments returns a fixture's trickle segments cut at about d.
+func fixtureSegments(t *testing.T, name string, d time.Duration) []fixtures.Segment {
+	t.Helper()
+	fx, err := loadManifest(t).Fixture(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	segs, err := fx.Segments(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return segs
+}
+
 func decodeBytes(t *testing.T, d *Decoder, inputs ...[]byte) (collected, SegmentStats) {
 	t.Helper()
 	c := collected{sizes: map[[2]int]int{}}

@@ -54,14 +54,7 @@ func TestRepeatedDecodeAndEncodeKeepMemoryFlat(t *testing.T) {
 		}
 		return
 	}
-	fx, err := loadManifest(t).Fixture("h264-aac-320x240")
-	if err != nil {
-		t.Fatal(err)
-	}
-	segs, err := fx.Segments(time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
+	segs := fixtureSegments(t, "h264-aac-320x240", time.Second)
 	var inputs [][]byte
 	for _, s := range segs {
 		b, err := s.Bytes()

@@ -14,14 +14,7 @@ import (
 // pipe in TS-packet bursts, as a trickle body arrives, and each frame's
 // emit time is compared with the moment the segment ended.
 func TestASegmentsFramesLeaveWhenItsLastByteArrives(t *testing.T) {
-	fx, err := loadManifest(t).Fixture("h264-aac-320x240")
-	if err != nil {
-		t.Fatal(err)
-	}
-	segs, err := fx.Segments(time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
+	segs := fixtureSegments(t, "h264-aac-320x240", time.Second)
 	d, err := NewDecoder(DecoderConfig{MaxFramerate: NoFramerateCap, Width: 160, Height: 120})
 	if err != nil {
 		t.Fatal(err)

@@ -19,14 +19,7 @@ import (
 // the server. Every frame of the segment must be out of the decoder
 // shortly after that, not a segment later.
 func TestOverTrickleEachSegmentsFramesLeaveAtItsLastByte(t *testing.T) {
-	fx, err := loadManifest(t).Fixture("h264-aac-320x240")
-	if err != nil {
-		t.Fatal(err)
-	}
-	segs, err := fx.Segments(time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
+	segs := fixtureSegments(t, "h264-aac-320x240", time.Second)
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	fake := trickleserver.New(trickleserver.Config{Trickle: trickle.ServerConfig{Autocreate: true, Logger: quiet}})
 	hs := httptest.NewServer(fake)
