@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -157,16 +156,7 @@ var _ = Describe("Creating channels", func() {
 			base := chanNoAutocreateBase()
 			u, err := url.Parse(base)
 			Expect(err).NotTo(HaveOccurred())
-			if u.Scheme != "http" {
-				Skip("raw-connection specs need a plain http:// target")
-			}
-			host := u.Host
-			if u.Port() == "" {
-				host = net.JoinHostPort(u.Hostname(), "80")
-			}
-			c, err := net.DialTimeout("tcp", host, 5*time.Second)
-			Expect(err).NotTo(HaveOccurred())
-			DeferCleanup(c.Close)
+			c := rawConnTo(base)
 			name := randomName()
 			// The headers promise a body that is never sent: the answer must
 			// not wait for it.

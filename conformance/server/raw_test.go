@@ -15,7 +15,13 @@ import (
 // It is closed when the spec ends.
 func rawConn() net.Conn {
 	GinkgoHelper()
-	u, err := url.Parse(cfg.base)
+	return rawConnTo(cfg.base)
+}
+
+// rawConnTo is rawConn to the server of another base URL.
+func rawConnTo(base string) net.Conn {
+	GinkgoHelper()
+	u, err := url.Parse(base)
 	Expect(err).NotTo(HaveOccurred())
 	host := u.Host
 	if u.Port() == "" {

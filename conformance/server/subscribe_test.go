@@ -10,7 +10,6 @@ import (
 	"mime"
 	"net"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"syscall"
@@ -122,25 +121,6 @@ func subProbe(ch string, seq int, prefix string) {
 	Expect(resp.StatusCode).To(Equal(http.StatusOK), "probe GET %s", segURL(ch, seq))
 	subChunk(resp, prefix)
 	rd.cancel()
-}
-
-// subDial opens a plain TCP connection to the server that the spec may
-// close itself.
-func subDial() net.Conn {
-	GinkgoHelper()
-	u, err := url.Parse(cfg.base)
-	Expect(err).NotTo(HaveOccurred())
-	if u.Scheme != "http" {
-		Skip("raw-connection specs need a plain http:// target")
-	}
-	host := u.Host
-	if u.Port() == "" {
-		host = net.JoinHostPort(u.Hostname(), "80")
-	}
-	c, err := net.DialTimeout("tcp", host, 5*time.Second)
-	Expect(err).NotTo(HaveOccurred())
-	DeferCleanup(func() { c.Close() })
-	return c
 }
 
 // subSum is a short digest for comparing large bodies.
@@ -579,7 +559,7 @@ var _ = Describe("Subscribing", func() {
 		waiter := subGet(ch, 2) // latest is 2: a reader of another segment that leaves while waiting
 
 		// One more leaves abruptly: a raw connection reset mid-body.
-		conn := subDial()
+		conn := rawConn()
 		fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: %s\r\n\r\n", rawPath(ch, 1), rawHost())
 		conn.SetReadDeadline(time.Now().Add(cfg.reaction))
 		rawResp, err := http.ReadResponse(bufio.NewReader(conn), &http.Request{Method: "GET"})
