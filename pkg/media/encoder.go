@@ -82,7 +82,7 @@ type Encoder struct {
 
 	lastPTS, lastIDR int64
 	started          bool
-	segments, frames int
+	segments         int
 	closed           bool
 }
 
@@ -258,7 +258,6 @@ func (e *Encoder) WriteVideo(v *frame.Video) error {
 	if err := e.enc.SendFrame(e.yuv); err != nil {
 		return fmt.Errorf("media: encoding: %w", err)
 	}
-	e.frames++
 	return e.drain()
 }
 

@@ -123,6 +123,10 @@ func (s *segment) broadcastLocked() {
 func (s *segment) close() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.closeLocked()
+}
+
+func (s *segment) closeLocked() {
 	if s.closed {
 		return
 	}
@@ -153,24 +157,17 @@ func (s *segment) readAt(off int64, dst [][]byte) (chunks [][]byte, closed bool,
 	return chunks, s.closed, s.wake
 }
 
-// state returns the size and whether the segment is closed.
-func (s *segment) state() (size int64, closed bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.size, s.closed
-}
-
 // finish closes the segment if w still holds its claim.
 func (s *segment) finish(w *postWriter) {
 	s.mu.Lock()
-	mine := s.writer == w
-	s.mu.Unlock()
-	if mine {
-		s.close()
+	defer s.mu.Unlock()
+	if s.writer == w {
+		s.closeLocked()
 	}
 }
 
 func (s *segment) isClosed() bool {
-	_, closed := s.state()
-	return closed
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
 }
