@@ -17,8 +17,8 @@ type DecoderConfig struct {
 	// is scaled to cover it, aspect ratio kept, and centre-cropped to it
 	// (PyTrickle's rule). They default to 512×512.
 	Width, Height int
-	// Threads is the decoder's thread count; 0 (the default) lets FFmpeg
-	// use one per core. Draining at each segment end makes frame threading
+	// Threads is the decoder's and the RGB scaler's thread count; 0 (the
+	// default) lets FFmpeg use one per core. Draining at each segment end makes frame threading
 	// cost no latency.
 	Threads int
 	// MaxFramerate caps the frames handed out, by presentation time: at
@@ -71,7 +71,7 @@ func NewDecoder(cfg DecoderConfig) (*Decoder, error) {
 		return nil, err
 	}
 	quietFFmpeg()
-	d := &Decoder{cfg: cfg, conv: converter{w: cfg.Width, h: cfg.Height}}
+	d := &Decoder{cfg: cfg, conv: converter{w: cfg.Width, h: cfg.Height, direct: scaler{threads: cfg.Threads}}}
 	d.cap.set(cfg.MaxFramerate)
 	return d, nil
 }

@@ -35,7 +35,8 @@ type EncoderConfig struct {
 	SegmentDuration time.Duration
 	// CRF is libx264's constant rate factor; it defaults to 23.
 	CRF int
-	// Threads is libx264's thread count; 0 (default) picks per core.
+	// Threads is libx264's and the yuv420p scaler's thread count; 0
+	// (default) picks one per core.
 	Threads int
 	// Width and Height fix the output size; zero takes the first frame's
 	// size (PyTrickle's detect_out_resolution). Frames of another size are
@@ -148,7 +149,7 @@ func NewEncoder(cfg EncoderConfig, sink SegmentSink) (*Encoder, error) {
 		cfg.AudioBitrate = 96000
 	}
 	quietFFmpeg()
-	e := &Encoder{cfg: cfg, sink: sink, out: &writeBox{}}
+	e := &Encoder{cfg: cfg, sink: sink, out: &writeBox{}, sws: scaler{threads: cfg.Threads}}
 	if cfg.AudioChannels > 0 {
 		aud, err := openAudio(cfg.AudioCodec, cfg.AudioChannels, cfg.AudioSampleRate, cfg.AudioBitrate)
 		if err != nil {

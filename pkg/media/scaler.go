@@ -8,22 +8,54 @@ package media
 //#cgo pkg-config: libswscale libavutil
 //#include <stdint.h>
 //#include <libavutil/frame.h>
+//#include <libavutil/opt.h>
 //#include <libswscale/swscale.h>
 //
-//static struct SwsContext *gt_sws_new(int sw, int sh, int sfmt, int dw, int dh, int dfmt) {
-//	return sws_getContext(sw, sh, sfmt, dw, dh, dfmt, SWS_BICUBIC, NULL, NULL, NULL);
+//static struct SwsContext *gt_sws_new(int sw, int sh, int sfmt, int dw, int dh, int dfmt, int threads) {
+//	struct SwsContext *c = sws_alloc_context();
+//	if (!c) return NULL;
+//	if (av_opt_set_int(c, "srcw", sw, 0) < 0 || av_opt_set_int(c, "srch", sh, 0) < 0 ||
+//	    av_opt_set_int(c, "src_format", sfmt, 0) < 0 || av_opt_set_int(c, "dstw", dw, 0) < 0 ||
+//	    av_opt_set_int(c, "dsth", dh, 0) < 0 || av_opt_set_int(c, "dst_format", dfmt, 0) < 0 ||
+//	    av_opt_set_int(c, "sws_flags", SWS_BICUBIC, 0) < 0 || av_opt_set_int(c, "threads", threads, 0) < 0 ||
+//	    sws_init_context(c, NULL, NULL) < 0) {
+//		sws_freeContext(c);
+//		return NULL;
+//	}
+//	return c;
 //}
 //
-//static int gt_sws_frame_to_packed(struct SwsContext *c, const AVFrame *src, uint8_t *dst, int dst_stride) {
-//	uint8_t *d[4] = {dst, NULL, NULL, NULL};
-//	int ls[4] = {dst_stride, 0, 0, 0};
-//	return sws_scale(c, (const uint8_t * const *)src->data, src->linesize, 0, src->height, d, ls);
+//static void gt_keep(void *opaque, uint8_t *data) {}
+//
+//// gt_wrap points f at caller-owned packed pixels. The buffer reference
+//// frees nothing, and every reference to it is gone when the scaling call
+//// that uses it returns (sws_scale_frame unreferences both frames).
+//static int gt_wrap(AVFrame *f, uint8_t *pix, int stride, int w, int h, int fmt) {
+//	av_frame_unref(f);
+//	f->buf[0] = av_buffer_create(pix, stride * h, gt_keep, NULL, 0);
+//	if (!f->buf[0]) return AVERROR(ENOMEM);
+//	f->data[0] = pix;
+//	f->linesize[0] = stride;
+//	f->width = w;
+//	f->height = h;
+//	f->format = fmt;
+//	return 0;
 //}
 //
-//static int gt_sws_packed_to_frame(struct SwsContext *c, const uint8_t *src, int src_stride, int src_h, AVFrame *dst) {
-//	const uint8_t *s[4] = {src, NULL, NULL, NULL};
-//	int ls[4] = {src_stride, 0, 0, 0};
-//	return sws_scale(c, s, ls, 0, src_h, dst->data, dst->linesize);
+//// sws_scale_frame rather than sws_scale: only the frame API runs the
+//// context's slice threads (FFmpeg 5.1).
+//static int gt_sws_frame_to_packed(struct SwsContext *c, AVFrame *tmp, const AVFrame *src, uint8_t *dst, int dst_stride, int w, int h) {
+//	int ret = gt_wrap(tmp, dst, dst_stride, w, h, AV_PIX_FMT_RGB24);
+//	if (ret >= 0) ret = sws_scale_frame(c, tmp, src);
+//	av_frame_unref(tmp);
+//	return ret;
+//}
+//
+//static int gt_sws_packed_to_frame(struct SwsContext *c, AVFrame *tmp, uint8_t *src, int src_stride, int w, int h, AVFrame *dst) {
+//	int ret = gt_wrap(tmp, src, src_stride, w, h, AV_PIX_FMT_RGB24);
+//	if (ret >= 0) ret = sws_scale_frame(c, dst, tmp);
+//	av_frame_unref(tmp);
+//	return ret;
 //}
 import "C"
 
@@ -35,8 +67,12 @@ import (
 )
 
 // scaler converts between one source and one destination geometry.
+// threads is its slice-thread count, fixed before first use; 0 means one
+// per core, as the ffmpeg CLI's scale filter does.
 type scaler struct {
+	threads        int
 	c              *C.struct_SwsContext
+	tmp            *C.AVFrame // wraps the Go side's pixels for one call
 	sw, sh, dw, dh int
 	sf, df         astiav.PixelFormat
 }
@@ -47,9 +83,13 @@ func (s *scaler) ensure(sw, sh int, sf astiav.PixelFormat, dw, dh int, df astiav
 		return nil
 	}
 	s.free()
-	c := C.gt_sws_new(C.int(sw), C.int(sh), C.int(sf), C.int(dw), C.int(dh), C.int(df))
+	c := C.gt_sws_new(C.int(sw), C.int(sh), C.int(sf), C.int(dw), C.int(dh), C.int(df), C.int(s.threads))
 	if c == nil {
 		return fmt.Errorf("media: no scaler for %dx%d %v -> %dx%d %v", sw, sh, sf, dw, dh, df)
+	}
+	if s.tmp = C.av_frame_alloc(); s.tmp == nil {
+		C.sws_freeContext(c)
+		return fmt.Errorf("media: no memory for a scaler frame")
 	}
 	s.c, s.sw, s.sh, s.sf, s.dw, s.dh, s.df = c, sw, sh, sf, dw, dh, df
 	return nil
@@ -60,8 +100,9 @@ func (s *scaler) frameToPacked(src *astiav.Frame, dst []byte, stride int) error 
 	if len(dst) < (s.dh-1)*stride+s.dw*3 {
 		return errPlane
 	}
-	if C.gt_sws_frame_to_packed(s.c, cFrame(src), (*C.uint8_t)(unsafe.Pointer(&dst[0])), C.int(stride)) < 0 {
-		return fmt.Errorf("media: scaling failed")
+	if ret := C.gt_sws_frame_to_packed(s.c, s.tmp, cFrame(src), (*C.uint8_t)(unsafe.Pointer(&dst[0])), C.int(stride),
+		C.int(s.dw), C.int(s.dh)); ret < 0 {
+		return fmt.Errorf("media: scaling: %w", astiav.Error(ret))
 	}
 	return nil
 }
@@ -71,8 +112,9 @@ func (s *scaler) packedToFrame(src []byte, stride int, dst *astiav.Frame) error 
 	if len(src) < (s.sh-1)*stride+s.sw*3 {
 		return errPlane
 	}
-	if C.gt_sws_packed_to_frame(s.c, (*C.uint8_t)(unsafe.Pointer(&src[0])), C.int(stride), C.int(s.sh), cFrame(dst)) < 0 {
-		return fmt.Errorf("media: scaling failed")
+	if ret := C.gt_sws_packed_to_frame(s.c, s.tmp, (*C.uint8_t)(unsafe.Pointer(&src[0])), C.int(stride),
+		C.int(s.sw), C.int(s.sh), cFrame(dst)); ret < 0 {
+		return fmt.Errorf("media: scaling: %w", astiav.Error(ret))
 	}
 	return nil
 }
@@ -81,5 +123,8 @@ func (s *scaler) free() {
 	if s.c != nil {
 		C.sws_freeContext(s.c)
 		s.c = nil
+	}
+	if s.tmp != nil {
+		C.av_frame_free(&s.tmp)
 	}
 }
