@@ -105,8 +105,17 @@ func (d *Decoder) Close() { d.conv.free() }
 // Handlers receive decoded frames; each owns the frames it is given
 // (Release them when done). A nil handler means that kind is not decoded.
 type Handlers struct {
-	Video func(*frame.Video) error
-	Audio func(*frame.Audio) error
+	// Streams, when set, is called once per segment, as soon as its input
+	// has been opened and before any frame, with whether the segment has a
+	// video stream and an audio stream. It reports the streams the segment
+	// carries, whether or not there is a handler for them (and so even
+	// when DecodeSegment then returns ErrNoStreams). It is not called for
+	// a segment that cannot be opened or has neither stream (empty or not
+	// MPEG-TS): DecodeSegment fails then, and the segment says nothing
+	// about the stream's media.
+	Streams func(video, audio bool)
+	Video   func(*frame.Video) error
+	Audio   func(*frame.Audio) error
 }
 
 // streamDecoder is one open decoder for one stream of a segment.
@@ -187,6 +196,21 @@ func (d *Decoder) DecodeSegment(ctx context.Context, r io.Reader, h Handlers) (s
 		return st, readErr(fmt.Errorf("media: opening segment: %w", err))
 	}
 	defer fc.CloseInput()
+
+	if h.Streams != nil {
+		var hasVideo, hasAudio bool
+		for _, s := range fc.Streams() {
+			switch s.CodecParameters().MediaType() {
+			case astiav.MediaTypeVideo:
+				hasVideo = true
+			case astiav.MediaTypeAudio:
+				hasAudio = true
+			}
+		}
+		if hasVideo || hasAudio {
+			h.Streams(hasVideo, hasAudio)
+		}
+	}
 
 	var video, audio *streamDecoder
 	defer func() { video.free(); audio.free() }()

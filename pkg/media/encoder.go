@@ -46,9 +46,13 @@ type EncoderConfig struct {
 	// output keeps each frame's own timestamp); it defaults to 30/1.
 	FrameRate frame.Rational
 
-	// AudioChannels and AudioSampleRate describe the audio WriteAudio will
-	// be given; zero channels means video only. They are fixed up front so
-	// that every segment carries the audio stream from its first byte.
+	// AudioChannels is the output's channel count: 1 (mono) or 2 (stereo);
+	// zero means video only. AudioSampleRate is the rate the audio is
+	// expected at: AAC encodes at it (48 kHz when zero), Opus always at
+	// 48 kHz. Both are fixed up front so that every segment carries the
+	// audio stream from its first byte; WriteAudio takes frames of any
+	// channel count and rate, changing mid-stream if need be, and
+	// resamples (and up- or downmixes) them to the output's.
 	AudioChannels, AudioSampleRate int
 	// AudioCodec is "opus" (the default, like PyTrickle) or "aac".
 	AudioCodec string
@@ -160,8 +164,11 @@ func NewEncoder(cfg EncoderConfig, sink SegmentSink) (*Encoder, error) {
 	return e, nil
 }
 
-// WriteAudio encodes audio; the encoder must have been configured with its
-// channels and rate. Samples are re-cut into the codec's frame size.
+// WriteAudio encodes audio; the encoder must have been configured with
+// audio (AudioChannels). Frames of any channel count and rate are
+// converted to the output's; their samples are re-cut into the codec's
+// frame size and timestamped by counting samples from the first frame's
+// PTS, so the audio stays continuous across a change of rate.
 func (e *Encoder) WriteAudio(a *frame.Audio) error {
 	if e.closed {
 		return errors.New("media: encoder is closed")

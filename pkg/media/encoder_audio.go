@@ -13,15 +13,21 @@ import (
 // audioEncoder encodes planar float32 audio in the encoder's fixed frame
 // size: frames of any length go into a FIFO and leave in whole encoder
 // frames, timestamped by counting samples from the first one.
+//
+// The FIFO holds audio at the encoder's channel count and rate. Input of
+// another count or rate goes through a resampler, made afresh whenever the
+// input's (channels, rate) changes; the old one's tail is flushed into the
+// FIFO first, so no sample is lost and the timestamps stay continuous.
 type audioEncoder struct {
 	cc       *astiav.CodecContext
 	pic      *astiav.Frame
 	pkt      *astiav.Packet
-	channels int
-	inRate   int // the rate WriteAudio is given
-	rate     int // the encoder's rate
-	rs       *resampler
-	size     int // samples per encoder frame
+	channels int        // the encoder's (output) channels
+	rate     int        // the encoder's rate
+	inCh     int        // channels of the input the resampler is set up for; 0 before the first frame
+	inRate   int        // rate of that input
+	rs       *resampler // nil while the input matches the encoder
+	size     int        // samples per encoder frame
 	planar   bool
 	fifo     [][]float32
 	next     int64 // pts (1/rate) of the FIFO's first sample
@@ -29,13 +35,14 @@ type audioEncoder struct {
 	scratch  []float32
 }
 
-// openAudio starts the audio encoder: "opus" (libopus, always 48 kHz:
-// other input rates are resampled) or "aac" (at the input rate).
-func openAudio(codecName string, channels, inRate, bitrate int) (*audioEncoder, error) {
-	if inRate <= 0 || inRate > 384000 {
-		return nil, fmt.Errorf("media: audio sample rate %d Hz", inRate)
+// openAudio starts the audio encoder with channels (1 or 2) output
+// channels: "opus" (libopus, always at 48 kHz) or "aac" (at rate, or
+// 48 kHz when rate is 0: MPEG-TS needs the rate fixed from the start).
+// Input of any other rate or channel count is resampled.
+func openAudio(codecName string, channels, rate, bitrate int) (*audioEncoder, error) {
+	if rate < 0 || rate > 384000 {
+		return nil, fmt.Errorf("media: audio sample rate %d Hz", rate)
 	}
-	rate := inRate
 	var codec *astiav.Codec
 	switch codecName {
 	case "opus":
@@ -43,6 +50,9 @@ func openAudio(codecName string, channels, inRate, bitrate int) (*audioEncoder, 
 		rate = 48000
 	case "aac":
 		codec = astiav.FindEncoderByName("aac")
+		if rate == 0 {
+			rate = 48000
+		}
 	default:
 		return nil, fmt.Errorf("media: audio codec %q: want opus or aac", codecName)
 	}
@@ -95,25 +105,20 @@ func openAudio(codecName string, channels, inRate, bitrate int) (*audioEncoder, 
 		cc.Free()
 		return nil, fmt.Errorf("media: audio buffer: %w", err)
 	}
-	a := &audioEncoder{cc: cc, pic: pic, pkt: astiav.AllocPacket(), channels: channels, inRate: inRate, rate: rate,
-		size: size, planar: sf == astiav.SampleFormatFltp, fifo: make([][]float32, channels)}
-	if rate != inRate {
-		rs, err := newResampler(channels, inRate, rate)
-		if err != nil {
-			a.free()
-			return nil, err
-		}
-		a.rs = rs
-	}
-	return a, nil
+	return &audioEncoder{cc: cc, pic: pic, pkt: astiav.AllocPacket(), channels: channels, rate: rate,
+		size: size, planar: sf == astiav.SampleFormatFltp, fifo: make([][]float32, channels)}, nil
 }
 
-// write queues a frame's samples and encodes every whole encoder frame,
-// passing each packet to out.
+// write queues a frame's samples, converted to the encoder's channels and
+// rate, and encodes every whole encoder frame, passing each packet to out.
 func (a *audioEncoder) write(f *frame.Audio, out func(*astiav.Packet) error) error {
-	if f.Channels() != a.channels || f.SampleRate != a.inRate {
-		return fmt.Errorf("media: audio changed to %d channels at %d Hz (the encoder was set up for %d at %d)",
-			f.Channels(), f.SampleRate, a.channels, a.inRate)
+	if f.NumSamples() == 0 {
+		return nil
+	}
+	if f.Channels() != a.inCh || f.SampleRate != a.inRate {
+		if err := a.setInput(f.Channels(), f.SampleRate, out); err != nil {
+			return err
+		}
 	}
 	if !a.started {
 		a.started = true
@@ -127,6 +132,40 @@ func (a *audioEncoder) write(f *frame.Audio, out func(*astiav.Packet) error) err
 		}
 	}
 	return a.queue(samples, out)
+}
+
+// setInput switches to input of channels at rate: the current resampler's
+// tail goes into the FIFO, then it is replaced by one for the new input (or
+// by none when the input matches the encoder).
+func (a *audioEncoder) setInput(channels, rate int, out func(*astiav.Packet) error) error {
+	if err := a.flushResampler(out); err != nil {
+		return err
+	}
+	a.rs.free()
+	a.rs = nil
+	a.inCh, a.inRate = 0, 0
+	if channels != a.channels || rate != a.rate {
+		rs, err := newResampler(channels, rate, a.channels, a.rate)
+		if err != nil {
+			return err
+		}
+		a.rs = rs
+	}
+	a.inCh, a.inRate = channels, rate
+	return nil
+}
+
+// flushResampler moves the samples the resampler still holds into the
+// FIFO.
+func (a *audioEncoder) flushResampler(out func(*astiav.Packet) error) error {
+	if a.rs == nil {
+		return nil
+	}
+	rest, err := a.rs.convert(nil)
+	if err != nil {
+		return err
+	}
+	return a.queue(rest, out)
 }
 
 // queue appends samples at the encoder's rate and encodes every whole
@@ -203,14 +242,8 @@ func (a *audioEncoder) drain(out func(*astiav.Packet) error) error {
 
 // flush encodes what is left in the FIFO and drains the encoder.
 func (a *audioEncoder) flush(out func(*astiav.Packet) error) error {
-	if a.rs != nil {
-		rest, err := a.rs.convert(nil)
-		if err != nil {
-			return err
-		}
-		if err := a.queue(rest, out); err != nil {
-			return err
-		}
+	if err := a.flushResampler(out); err != nil {
+		return err
 	}
 	if n := len(a.fifo[0]); n > 0 {
 		if err := a.encodeOne(n, out); err != nil {

@@ -1,8 +1,8 @@
 package media
 
 // go-astiav v0.16.0 does not wrap libswresample; this is the small part of
-// it the encoder needs: planar float32 from one rate to another, same
-// channels.
+// it the encoder needs: planar float32 from one rate and channel count to
+// another.
 
 //#cgo pkg-config: libswresample libavutil
 //#include <stdint.h>
@@ -10,11 +10,15 @@ package media
 //#include <libavutil/samplefmt.h>
 //#include <libswresample/swresample.h>
 //
-//static SwrContext *gt_swr_new(int channels, int in_rate, int out_rate) {
-//	AVChannelLayout layout;
-//	av_channel_layout_default(&layout, channels);
+//static SwrContext *gt_swr_new(int in_channels, int in_rate, int out_channels, int out_rate) {
+//	AVChannelLayout in, out;
+//	av_channel_layout_default(&in, in_channels);
+//	av_channel_layout_default(&out, out_channels);
 //	SwrContext *s = NULL;
-//	if (swr_alloc_set_opts2(&s, &layout, AV_SAMPLE_FMT_FLTP, out_rate, &layout, AV_SAMPLE_FMT_FLTP, in_rate, 0, NULL) < 0) return NULL;
+//	int ret = swr_alloc_set_opts2(&s, &out, AV_SAMPLE_FMT_FLTP, out_rate, &in, AV_SAMPLE_FMT_FLTP, in_rate, 0, NULL);
+//	av_channel_layout_uninit(&in);
+//	av_channel_layout_uninit(&out);
+//	if (ret < 0) { swr_free(&s); return NULL; }
 //	if (swr_init(s) < 0) { swr_free(&s); return NULL; }
 //	return s;
 //}
@@ -34,27 +38,48 @@ import (
 	"unsafe"
 )
 
-// resampler converts planar float32 audio between two rates.
+// resampler converts planar float32 audio between two rates and channel
+// counts. Each count stands for FFmpeg's default layout for it (mono,
+// stereo, 2.1, quad, 5.0, 5.1...); libswresample up- or downmixes between
+// them with its default matrix.
 type resampler struct {
-	s        *C.SwrContext
-	channels int
-	out      [][]float32
+	s           *C.SwrContext
+	inCh, outCh int
+	out         [][]float32
 }
 
-func newResampler(channels, inRate, outRate int) (*resampler, error) {
-	s := C.gt_swr_new(C.int(channels), C.int(inRate), C.int(outRate))
-	if s == nil {
-		return nil, fmt.Errorf("media: cannot resample %d channels from %d to %d Hz", channels, inRate, outRate)
+func newResampler(inChannels, inRate, outChannels, outRate int) (*resampler, error) {
+	if inChannels < 1 || outChannels < 1 || inRate < 1 || outRate < 1 {
+		return nil, fmt.Errorf("media: cannot resample %d channels at %d Hz to %d at %d Hz", inChannels, inRate, outChannels, outRate)
 	}
-	return &resampler{s: s, channels: channels, out: make([][]float32, channels)}, nil
+	s := C.gt_swr_new(C.int(inChannels), C.int(inRate), C.int(outChannels), C.int(outRate))
+	if s == nil {
+		return nil, fmt.Errorf("media: cannot resample %d channels at %d Hz to %d at %d Hz", inChannels, inRate, outChannels, outRate)
+	}
+	return &resampler{s: s, inCh: inChannels, outCh: outChannels, out: make([][]float32, outChannels)}, nil
 }
 
-// convert resamples in (nil to drain) and returns the output, valid until
-// the next call.
+// convert resamples in (inCh channels of equal length; nil to drain) and
+// returns outCh channels, valid until the next call.
 func (r *resampler) convert(in [][]float32) ([][]float32, error) {
 	n := 0
 	if in != nil {
+		if len(in) != r.inCh {
+			return nil, fmt.Errorf("media: resampler set up for %d channels was given %d", r.inCh, len(in))
+		}
 		n = len(in[0])
+		if n == 0 {
+			// swr_convert reads no input as "drain": give nothing instead.
+			for i := range r.out {
+				r.out[i] = r.out[i][:0]
+			}
+			return r.out, nil
+		}
+		for _, c := range in {
+			if len(c) != n {
+				return nil, fmt.Errorf("media: resampler input channels of %d and %d samples", n, len(c))
+			}
+		}
 	}
 	room := int(C.gt_swr_out_samples(r.s, C.int(n)))
 	if room < 0 {
@@ -62,29 +87,29 @@ func (r *resampler) convert(in [][]float32) ([][]float32, error) {
 	}
 	var pin runtime.Pinner
 	defer pin.Unpin()
-	outPtrs := make([]*C.float, r.channels)
-	inPtrs := make([]*C.float, r.channels)
-	for i := range r.channels {
+	outPtrs := make([]*C.float, r.outCh)
+	for i := range r.outCh {
 		if cap(r.out[i]) < room+1 {
 			r.out[i] = make([]float32, room+1)
 		}
 		r.out[i] = r.out[i][:room+1]
 		outPtrs[i] = (*C.float)(unsafe.Pointer(&r.out[i][0]))
 		pin.Pin(outPtrs[i])
-		if n > 0 {
-			inPtrs[i] = (*C.float)(unsafe.Pointer(&in[i][0]))
-			pin.Pin(inPtrs[i])
-		}
 	}
 	var inArg **C.float
 	if n > 0 {
+		inPtrs := make([]*C.float, r.inCh)
+		for i := range r.inCh {
+			inPtrs[i] = (*C.float)(unsafe.Pointer(&in[i][0]))
+			pin.Pin(inPtrs[i])
+		}
 		inArg = &inPtrs[0]
 	}
 	got := C.gt_swr_convert(r.s, &outPtrs[0], C.int(room), inArg, C.int(n))
 	if got < 0 {
 		return nil, fmt.Errorf("media: resampling failed: %d", got)
 	}
-	for i := range r.channels {
+	for i := range r.outCh {
 		r.out[i] = r.out[i][:got]
 	}
 	return r.out, nil

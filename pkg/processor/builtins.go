@@ -1,0 +1,129 @@
+package processor
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"strings"
+
+	"github.com/gotrickle/gotrickle/pkg/frame"
+)
+
+// streamConfig reads the size, frame-rate cap and output-size rule from a
+// start request's params (validated by pkg/api; Go callers may pass any
+// number type), with the processor's defaults.
+func (p *Processor) streamConfig(req StartRequest) (streamConfig, error) {
+	c := streamConfig{width: p.cfg.Width, height: p.cfg.Height, maxFramerate: p.cfg.MaxFramerate, detectOut: true}
+	w, okW := intParam(req.Params, "width")
+	h, okH := intParam(req.Params, "height")
+	if okW != okH {
+		return c, fmt.Errorf("Both 'width' and 'height' must be provided together")
+	}
+	if okW {
+		if w <= 0 || h <= 0 || w > frame.MaxDimension || h > frame.MaxDimension {
+			return c, fmt.Errorf("width and height must be between 1 and %d", frame.MaxDimension)
+		}
+		c.width, c.height = w, h
+	}
+	if fps, ok := intParam(req.Params, "max_framerate"); ok {
+		if fps <= 0 || fps > 60 {
+			return c, fmt.Errorf("max_framerate must be between 1 and 60")
+		}
+		c.maxFramerate = fps
+	}
+	if v, ok := req.Params["detect_out_resolution"]; ok {
+		b, ok := boolParam(v)
+		if !ok {
+			return c, fmt.Errorf("detect_out_resolution must be a boolean value")
+		}
+		c.detectOut = b
+	}
+	return c, nil
+}
+
+// applyBuiltins applies the parameters the processor itself understands.
+// They still reach the ParamUpdater, as in PyTrickle.
+func (s *stream) applyBuiltins(p Params) {
+	if fps, ok := intParam(p, "max_framerate"); ok && fps > 0 {
+		s.setFramerate(fps)
+	}
+	if v, ok := p["show_loading"]; ok {
+		// PyTrickle: a string is true only when it says "true".
+		if str, isStr := v.(string); isStr {
+			s.showLoading.Store(strings.EqualFold(str, "true"))
+		} else {
+			b, _ := boolParam(v)
+			s.showLoading.Store(b)
+		}
+	}
+	if v, ok := p["conformance_invert"]; ok {
+		b, _ := boolParam(v)
+		s.invert.Store(b)
+	}
+}
+
+func (s *stream) setFramerate(fps int) {
+	box := s.dec.Load()
+	if box == nil {
+		s.pendingCap.Store(int64(fps))
+		return
+	}
+	if err := box.d.SetMaxFramerate(frame.Rational{Num: fps, Den: 1}); err != nil {
+		s.log.Warn("max_framerate", "fps", fps, "err", err)
+	}
+}
+
+// intParam reads an integer parameter as encoding/json or a Go caller may
+// have stored it.
+func intParam(p Params, key string) (int, bool) {
+	v, ok := p[key]
+	if !ok || v == nil {
+		return 0, false
+	}
+	switch n := v.(type) {
+	case int:
+		return n, true
+	case int64:
+		return int(n), true
+	case float64:
+		if math.IsNaN(n) || math.IsInf(n, 0) || math.Abs(n) > 1<<31 {
+			return 0, false
+		}
+		return int(n), true
+	case json.Number:
+		i, err := n.Int64()
+		if err != nil {
+			f, ferr := n.Float64()
+			if ferr != nil {
+				return 0, false
+			}
+			i = int64(f)
+		}
+		return int(i), true
+	}
+	return 0, false
+}
+
+// boolParam reads a boolean the way PyTrickle's params accept one.
+func boolParam(v any) (bool, bool) {
+	switch b := v.(type) {
+	case bool:
+		return b, true
+	case string:
+		switch strings.ToLower(b) {
+		case "true", "1", "yes":
+			return true, true
+		case "false", "0", "no":
+			return false, true
+		}
+		return false, false
+	case float64:
+		return b != 0, true
+	case int:
+		return b != 0, true
+	case json.Number:
+		f, err := b.Float64()
+		return f != 0, err == nil
+	}
+	return false, false
+}

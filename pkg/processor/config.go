@@ -1,0 +1,99 @@
+package processor
+
+import (
+	"log/slog"
+	"net/http"
+	"time"
+)
+
+// Config configures a Processor. Only Codecs is required; every other zero
+// value means the default documented on its field.
+type Config struct {
+	// Codecs makes decoders and encoders (media.Codecs for FFmpeg).
+	Codecs Codecs
+	// Width and Height are the default target size of input frames when a
+	// start request does not set them: 512×512, like PyTrickle.
+	Width, Height int
+	// MaxFramerate is the default input frame-rate cap: 24 fps, like
+	// PyTrickle. max_framerate in params overrides it, live.
+	MaxFramerate int
+	// HTTPClient carries every trickle request; the default has its own
+	// transport.
+	HTTPClient *http.Client
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+	// Observer receives handler timings; nil means none.
+	Observer Observer
+
+	// VideoQueue is how many decoded video frames may wait for the video
+	// handler (default 32, about one second): when it is full the oldest
+	// waiting frame is skipped.
+	VideoQueue int
+	// NoSkip makes the decoder wait for room in a full queue instead of
+	// skipping frames, and turns MaxLag off: for files and benchmarks,
+	// where every frame matters more than latency.
+	NoSkip bool
+	// AudioQueue is the same for audio frames (default 128).
+	AudioQueue int
+	// MaxLag is how long a video frame may wait for the handler before it
+	// is skipped instead (default 500 ms): a handler slower than the input
+	// makes frames skip rather than latency grow.
+	MaxLag time.Duration
+	// FallbackAfter is how long the processor keeps passing input through
+	// while a handler withholds its results (ErrWithheld) before it sends
+	// the loading frame instead (default 1.5 s, PyTrickle's overlay
+	// timeout).
+	FallbackAfter time.Duration
+	// HeartbeatInterval is the period of heartbeat events (default 10 s).
+	HeartbeatInterval time.Duration
+	// StopTimeout bounds how long a stop may take to drain the frames
+	// already decoded and finish the output (default 5 s).
+	StopTimeout time.Duration
+	// DataInterval is how often queued data items are sent (default
+	// 333 ms), DataKeepalive how long the data channel may stay silent
+	// before an empty batch goes out (default 25 s).
+	DataInterval, DataKeepalive time.Duration
+}
+
+func (c Config) withDefaults() Config {
+	if c.Width == 0 {
+		c.Width = 512
+	}
+	if c.Height == 0 {
+		c.Height = 512
+	}
+	if c.MaxFramerate == 0 {
+		c.MaxFramerate = 24
+	}
+	if c.HTTPClient == nil {
+		c.HTTPClient = &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.VideoQueue <= 0 {
+		c.VideoQueue = 32
+	}
+	if c.AudioQueue <= 0 {
+		c.AudioQueue = 128
+	}
+	if c.MaxLag <= 0 {
+		c.MaxLag = 500 * time.Millisecond
+	}
+	if c.FallbackAfter <= 0 {
+		c.FallbackAfter = 1500 * time.Millisecond
+	}
+	if c.HeartbeatInterval <= 0 {
+		c.HeartbeatInterval = 10 * time.Second
+	}
+	if c.StopTimeout <= 0 {
+		c.StopTimeout = 5 * time.Second
+	}
+	if c.DataInterval <= 0 {
+		c.DataInterval = 333 * time.Millisecond
+	}
+	if c.DataKeepalive <= 0 {
+		c.DataKeepalive = 25 * time.Second
+	}
+	return c
+}

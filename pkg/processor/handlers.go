@@ -1,0 +1,154 @@
+package processor
+
+import (
+	"context"
+	"errors"
+
+	"github.com/gotrickle/gotrickle/pkg/frame"
+)
+
+// Params are stream parameters as JSON decoded them: the body of
+// /stream/params, a control message, or the params of /stream/start after
+// validation (width, height and max_framerate then hold ints).
+type Params map[string]any
+
+// VideoHandler processes one video frame. It returns the frame to send
+// (the input, modified in place, or a new one), or:
+//   - nil, nil: send the input unchanged (PyTrickle: a None result);
+//   - ErrDrop: send nothing for this frame;
+//   - ErrWithheld: send the fallback frame instead (the last processed
+//     frame, or the loading frame when there is none yet);
+//   - any other error (or a panic, which is recovered): send the input
+//     unchanged, count the failure and emit an event.
+//
+// The frame is valid until HandleVideo returns; keep a Clone to hold it.
+type VideoHandler interface {
+	HandleVideo(ctx context.Context, f *frame.Video) (*frame.Video, error)
+}
+
+// AudioHandler processes one audio frame and returns the frames to send in
+// its place: nil, nil sends the input unchanged; an empty non-nil slice or
+// ErrDrop sends nothing (PyTrickle's []); an error or panic sends the input
+// and is counted.
+type AudioHandler interface {
+	HandleAudio(ctx context.Context, f *frame.Audio) ([]*frame.Audio, error)
+}
+
+// ModelLoader loads the model once, before the first stream; the processor
+// reports LOADING until it returns and ERROR if it fails.
+type ModelLoader interface {
+	LoadModel(ctx context.Context) error
+}
+
+// ParamUpdater receives parameter updates from /stream/params and the
+// control channel while a stream runs ("load_model" removed).
+type ParamUpdater interface {
+	UpdateParams(ctx context.Context, p Params) error
+}
+
+// StreamStarter is called when a stream starts, before its first frame,
+// with the params of the start request (an empty map when there were none).
+type StreamStarter interface {
+	OnStreamStart(ctx context.Context, p Params) error
+}
+
+// StreamStopper is called when a stream ends, after its last frame and
+// before the output is closed.
+type StreamStopper interface {
+	OnStreamStop(ctx context.Context) error
+}
+
+var (
+	// ErrDrop makes the processor send nothing for a frame.
+	ErrDrop = errors.New("processor: drop this frame")
+	// ErrWithheld makes the processor send the fallback frame for a video
+	// frame whose result is not ready.
+	ErrWithheld = errors.New("processor: result withheld")
+)
+
+// Funcs adapts plain functions to the handler interfaces; nil fields are
+// absent handlers.
+type Funcs struct {
+	Video       func(ctx context.Context, f *frame.Video) (*frame.Video, error)
+	Audio       func(ctx context.Context, f *frame.Audio) ([]*frame.Audio, error)
+	LoadModel   func(ctx context.Context) error
+	Params      func(ctx context.Context, p Params) error
+	StreamStart func(ctx context.Context, p Params) error
+	StreamStop  func(ctx context.Context) error
+}
+
+// handlers is what the processor calls: each field nil when the user's
+// value does not provide it.
+type handlers struct {
+	video  VideoHandler
+	audio  AudioHandler
+	loader ModelLoader
+	params ParamUpdater
+	start  StreamStarter
+	stop   StreamStopper
+}
+
+// detect finds the handler interfaces h implements. A Funcs value (or
+// pointer) provides exactly its non-nil functions.
+func detect(h any) handlers {
+	switch f := h.(type) {
+	case Funcs:
+		return f.handlers()
+	case *Funcs:
+		if f != nil {
+			return f.handlers()
+		}
+		return handlers{}
+	}
+	var hs handlers
+	hs.video, _ = h.(VideoHandler)
+	hs.audio, _ = h.(AudioHandler)
+	hs.loader, _ = h.(ModelLoader)
+	hs.params, _ = h.(ParamUpdater)
+	hs.start, _ = h.(StreamStarter)
+	hs.stop, _ = h.(StreamStopper)
+	return hs
+}
+
+func (f Funcs) handlers() handlers {
+	var hs handlers
+	if f.Video != nil {
+		hs.video = videoFunc(f.Video)
+	}
+	if f.Audio != nil {
+		hs.audio = audioFunc(f.Audio)
+	}
+	if f.LoadModel != nil {
+		hs.loader = loaderFunc(f.LoadModel)
+	}
+	if f.Params != nil {
+		hs.params = paramsFunc(f.Params)
+	}
+	if f.StreamStart != nil {
+		hs.start = startFunc(f.StreamStart)
+	}
+	if f.StreamStop != nil {
+		hs.stop = stopFunc(f.StreamStop)
+	}
+	return hs
+}
+
+type (
+	videoFunc  func(context.Context, *frame.Video) (*frame.Video, error)
+	audioFunc  func(context.Context, *frame.Audio) ([]*frame.Audio, error)
+	loaderFunc func(context.Context) error
+	paramsFunc func(context.Context, Params) error
+	startFunc  func(context.Context, Params) error
+	stopFunc   func(context.Context) error
+)
+
+func (f videoFunc) HandleVideo(ctx context.Context, v *frame.Video) (*frame.Video, error) {
+	return f(ctx, v)
+}
+func (f audioFunc) HandleAudio(ctx context.Context, a *frame.Audio) ([]*frame.Audio, error) {
+	return f(ctx, a)
+}
+func (f loaderFunc) LoadModel(ctx context.Context) error              { return f(ctx) }
+func (f paramsFunc) UpdateParams(ctx context.Context, p Params) error { return f(ctx, p) }
+func (f startFunc) OnStreamStart(ctx context.Context, p Params) error { return f(ctx, p) }
+func (f stopFunc) OnStreamStop(ctx context.Context) error             { return f(ctx) }

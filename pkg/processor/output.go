@@ -1,0 +1,147 @@
+package processor
+
+import (
+	"errors"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/gotrickle/gotrickle/pkg/frame"
+)
+
+// output owns the stream's encoder. The encoder starts when the first
+// input segment says which kinds of media it carries, so that the output
+// carries the same ones from its first byte; both workers write through
+// output's lock.
+type output struct {
+	s   *stream
+	mu  sync.Mutex
+	enc Encoder
+	err error // the encoder could not start: frames are counted, not sent
+
+	firstSent bool
+	lastErr   time.Time
+}
+
+func newOutput(s *stream) *output { return &output{s: s} }
+
+// streams starts the encoder at the first input segment.
+func (o *output) streams(video, audio bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.enc != nil || o.err != nil {
+		return
+	}
+	w, h := 0, 0
+	if !o.s.cfg.detectOut {
+		w, h = o.s.cfg.width, o.s.cfg.height
+	}
+	o.enc, o.err = o.s.p.cfg.Codecs.NewEncoder(EncoderConfig{Width: w, Height: h, Audio: audio}, sink{o.s})
+	if o.err != nil {
+		o.s.log.Error("the encoder did not start: output frames are discarded", "err", o.err)
+	}
+}
+
+func (o *output) writeVideo(v *frame.Video) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.enc == nil {
+		return
+	}
+	if err := o.enc.WriteVideo(v); err != nil {
+		o.failed(err)
+		return
+	}
+	// Counted here, once the encoder has the frame: with zerolatency its
+	// bytes are on their way to the wire.
+	o.s.rates.egressVideo.tick(time.Now())
+	o.s.ctr.videoOut.Add(1)
+}
+
+func (o *output) writeAudio(a *frame.Audio) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.enc == nil {
+		return
+	}
+	if err := o.enc.WriteAudio(a); err != nil {
+		o.failed(err)
+		return
+	}
+	o.s.rates.egressAudio.tick(time.Now())
+	o.s.ctr.audioOut.Add(1)
+}
+
+func (o *output) failed(err error) {
+	o.s.ctr.encodeErrors.Add(1)
+	if time.Since(o.lastErr) >= time.Second {
+		o.lastErr = time.Now()
+		o.s.log.Warn("encoding failed", "err", err)
+	}
+}
+
+// close flushes the encoder: the last segment is finished.
+func (o *output) close() error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.enc == nil {
+		return nil
+	}
+	err := o.enc.Close()
+	o.enc = nil
+	o.err = errors.New("closed")
+	return err
+}
+
+// sink hands each output segment to the publisher, or counts and discards
+// it when the stream has no publish URL.
+type sink struct{ s *stream }
+
+func (k sink) NextSegment() (io.WriteCloser, error) {
+	var w io.WriteCloser = discard{}
+	if k.s.pub != nil {
+		sw, err := k.s.pub.Next(k.s.ctx)
+		if err != nil {
+			return nil, err
+		}
+		w = sw
+	}
+	return &countingSegment{w: w, s: k.s}, nil
+}
+
+type countingSegment struct {
+	w     io.WriteCloser
+	s     *stream
+	wrote bool
+}
+
+func (c *countingSegment) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.s.ctr.bytesOut.Add(uint64(n))
+	if n > 0 && !c.wrote {
+		c.wrote = true
+		if c.s.out.markFirstSent() {
+			c.s.sendEvent(typedEvent("send_first_processed_segment"), "")
+		}
+	}
+	return n, err
+}
+
+func (c *countingSegment) Close() error {
+	c.s.ctr.segmentsOut.Add(1)
+	return c.w.Close()
+}
+
+// markFirstSent is called with o.mu held (the encoder writes under it).
+func (o *output) markFirstSent() bool {
+	if o.firstSent {
+		return false
+	}
+	o.firstSent = true
+	return true
+}
+
+type discard struct{}
+
+func (discard) Write(p []byte) (int, error) { return len(p), nil }
+func (discard) Close() error                { return nil }

@@ -1,0 +1,239 @@
+package processor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gotrickle/gotrickle/pkg/frame"
+	"github.com/gotrickle/gotrickle/pkg/trickle"
+)
+
+// streamConfig is what a start request's params decide.
+type streamConfig struct {
+	width, height int
+	maxFramerate  int
+	detectOut     bool // output size from the first output frame
+}
+
+// stream is one run of the pipeline, from start to its end (stop or end of
+// input). Its goroutines: ingest (subscribe + decode), the video and audio
+// workers (handlers + encode), heartbeat and the control reader.
+type stream struct {
+	p   *Processor
+	req StartRequest
+	cfg streamConfig
+	log *slog.Logger
+
+	// ctx lives until the stream is torn down; inCtx ends the input first
+	// so that a stop can drain what was already decoded.
+	ctx      context.Context
+	cancel   context.CancelFunc
+	inCtx    context.Context
+	inCancel context.CancelFunc
+
+	events *eventSender
+	data   *dataSender
+	pub    *trickle.Publisher
+	out    *output
+	rates  rates
+	ctr    counters
+
+	videoQ chan queuedVideo
+	audioQ chan queuedAudio
+
+	dec           atomic.Pointer[decoderBox]
+	pendingCap    atomic.Int64 // a max_framerate that came before the decoder
+	invert        atomic.Bool
+	showLoading   atomic.Bool
+	lastProcessed atomic.Int64 // unix ns of the last frame a handler processed
+	lastFailEvent atomic.Int64 // unix ns of the last handler_error event
+	loading       loadingFrames
+
+	isRunning atomic.Bool
+	stopOnce  sync.Once
+	done      chan struct{}
+}
+
+type decoderBox struct{ d Decoder }
+
+type queuedVideo struct {
+	v       *frame.Video
+	arrival time.Time
+}
+
+type queuedAudio struct {
+	a *frame.Audio
+}
+
+func newStream(p *Processor, req StartRequest, cfg streamConfig) (*stream, error) {
+	s := &stream{
+		p: p, req: req, cfg: cfg,
+		log:    p.log.With("gateway_request_id", req.GatewayRequestID),
+		videoQ: make(chan queuedVideo, p.cfg.VideoQueue),
+		audioQ: make(chan queuedAudio, p.cfg.AudioQueue),
+		done:   make(chan struct{}),
+	}
+	s.rates = newRates()
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.inCtx, s.inCancel = context.WithCancel(s.ctx)
+	var err error
+	if s.events, err = newEventSender(req.EventsURL, s.log); err != nil {
+		s.cancel()
+		return nil, fmt.Errorf("events channel: %w", err)
+	}
+	if s.data, err = newDataSender(req.DataURL, p.cfg.DataInterval, p.cfg.DataKeepalive, s.log); err != nil {
+		s.closeSideChannels()
+		s.cancel()
+		return nil, fmt.Errorf("data channel: %w", err)
+	}
+	if req.PublishURL != "" {
+		s.pub, err = trickle.NewPublisher(s.ctx, trickle.PublisherConfig{URL: req.PublishURL, Client: p.cfg.HTTPClient,
+			Logger: s.log})
+		if err != nil {
+			s.closeSideChannels()
+			s.cancel()
+			return nil, fmt.Errorf("publish channel: %w", err)
+		}
+	}
+	s.out = newOutput(s)
+	s.lastProcessed.Store(time.Now().UnixNano())
+	s.applyBuiltins(req.Params)
+	s.isRunning.Store(true)
+	return s, nil
+}
+
+func (s *stream) running() bool { return s.isRunning.Load() }
+func (s *stream) wait()         { <-s.done }
+
+// run drives the stream to its end.
+func (s *stream) run() {
+	defer close(s.done)
+	var side sync.WaitGroup
+	side.Go(s.heartbeat)
+	if s.req.ControlURL != "" {
+		side.Go(s.control)
+	}
+	if s.p.h.start != nil {
+		params := s.req.Params
+		if params == nil {
+			params = Params{}
+		}
+		if err := callSafely(func() error { return s.p.h.start.OnStreamStart(s.ctx, params) }); err != nil {
+			s.log.Warn("OnStreamStart failed", "err", err)
+		}
+	}
+	var workers sync.WaitGroup
+	workers.Go(s.videoWorker)
+	workers.Go(s.audioWorker)
+	s.ingest()
+	close(s.videoQ)
+	close(s.audioQ)
+	workers.Wait()
+	if s.p.h.stop != nil {
+		if err := callSafely(func() error { return s.p.h.stop.OnStreamStop(s.ctx) }); err != nil {
+			s.log.Warn("OnStreamStop failed", "err", err)
+		}
+	}
+	s.finishOutput()
+	s.isRunning.Store(false)
+	s.cancel()
+	side.Wait()
+	s.closeSideChannels()
+	s.p.streamEnded(s)
+}
+
+// finishOutput ends the last output segment and closes the output channel,
+// which readers see as the end of the stream.
+func (s *stream) finishOutput() {
+	if err := s.out.close(); err != nil {
+		s.log.Warn("finishing the output", "err", err)
+	}
+	if s.pub != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), s.p.cfg.StopTimeout)
+		defer cancel()
+		if err := s.pub.Close(ctx); err != nil && !errors.Is(err, trickle.ErrStreamNotFound) {
+			s.log.Warn("closing the output channel", "err", err)
+		}
+	}
+}
+
+func (s *stream) closeSideChannels() {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := s.data.Close(ctx); err != nil {
+		s.log.Debug("closing the data channel", "err", err)
+	}
+	if err := s.events.Close(ctx); err != nil {
+		s.log.Debug("closing the events channel", "err", err)
+	}
+}
+
+// stop ends the input, lets the workers drain what was decoded, and
+// abandons the drain when StopTimeout (or ctx) runs out.
+func (s *stream) stop(ctx context.Context) error {
+	s.stopOnce.Do(s.inCancel)
+	t := time.NewTimer(s.p.cfg.StopTimeout)
+	defer t.Stop()
+	select {
+	case <-s.done:
+		return nil
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	s.log.Warn("stop: abandoning frames still queued")
+	s.cancel()
+	select {
+	case <-s.done:
+		return nil
+	case <-time.After(s.p.cfg.StopTimeout):
+		return errors.New("processor: the stream did not end in time")
+	}
+}
+
+func (s *stream) sendEvent(ev map[string]any, queue string) bool {
+	return s.events.Send(ev, queue)
+}
+
+func (s *stream) heartbeat() {
+	urls := map[string]string{"subscribe": s.req.SubscribeURL, "publish": s.req.PublishURL,
+		"control": s.req.ControlURL, "events": s.req.EventsURL, "data": s.req.DataURL}
+	t := time.NewTicker(s.p.cfg.HeartbeatInterval)
+	defer t.Stop()
+	for {
+		s.sendEvent(heartbeatEvent(urls, s.cfg.width, s.cfg.height, s.rates.snapshot(time.Now())), "stream_heartbeat")
+		select {
+		case <-s.inCtx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (s *stream) control() {
+	cr := newControlReader(s.req.ControlURL, func(ctx context.Context, p Params) {
+		_ = s.p.applyParams(ctx, s, p, false)
+	}, s.log)
+	err := cr.run(s.inCtx)
+	if errors.Is(err, trickle.ErrStreamNotFound) {
+		// PyTrickle ends the stream when its control channel is gone.
+		s.log.Warn("control channel not found: ending the stream")
+		s.stopOnce.Do(s.inCancel)
+	} else if err != nil {
+		s.log.Warn("control channel ended", "err", err)
+	}
+}
+
+// streamEnded clears the active flag when a stream ends on its own.
+func (p *Processor) streamEnded(s *stream) {
+	p.mu.Lock()
+	cur := p.current == s
+	p.mu.Unlock()
+	if cur {
+		p.state.setActive(false)
+	}
+}

@@ -1,0 +1,102 @@
+package processor
+
+import "errors"
+
+// StartRequest is what /stream/start carries (PyTrickle's
+// StreamStartRequest). Empty URLs mean the channel is not used: no
+// subscribe URL means no input, no publish URL means output frames are
+// counted and discarded.
+type StartRequest struct {
+	SubscribeURL     string `json:"subscribe_url"`
+	PublishURL       string `json:"publish_url"`
+	ControlURL       string `json:"control_url"`
+	EventsURL        string `json:"events_url"`
+	DataURL          string `json:"data_url"`
+	GatewayRequestID string `json:"gateway_request_id"`
+	Params           Params `json:"params"`
+}
+
+// State is the pipeline state /health reports.
+type State string
+
+// The four states, as PyTrickle spells them.
+const (
+	StateLoading State = "LOADING"
+	StateIdle    State = "IDLE"
+	StateOK      State = "OK"
+	StateError   State = "ERROR"
+)
+
+// StatePayload is the pipeline-state object PyTrickle returns as
+// current_state and at the top of /stream/status.
+type StatePayload struct {
+	Status          State          `json:"status"`
+	State           State          `json:"state"`
+	ErrorMessage    *string        `json:"error_message"`
+	PipelineReady   bool           `json:"pipeline_ready"`
+	ActiveStreams   int            `json:"active_streams"`
+	StartupComplete bool           `json:"startup_complete"`
+	PipelineState   State          `json:"pipeline_state"`
+	AdditionalInfo  map[string]any `json:"additional_info"`
+}
+
+// FPS holds the four rates /stream/status and heartbeats report, each over
+// a sliding window and counted where frames cross the wire.
+type FPS struct {
+	IngressVideo float64 `json:"ingress_video_fps"`
+	IngressAudio float64 `json:"ingress_audio_fps"`
+	EgressVideo  float64 `json:"egress_video_fps"`
+	EgressAudio  float64 `json:"egress_audio_fps"`
+}
+
+// CurrentParams is the part of the start request /stream/status echoes.
+type CurrentParams struct {
+	SubscribeURL     string `json:"subscribe_url"`
+	PublishURL       string `json:"publish_url"`
+	GatewayRequestID string `json:"gateway_request_id"`
+}
+
+// Status is the body of /stream/status: the state payload, PyTrickle's
+// client fields, and gotrickle's degradation flags and counters.
+type Status struct {
+	StatePayload
+	ClientActive  bool           `json:"client_active"`
+	ClientRunning *bool          `json:"client_running,omitempty"`
+	FPS           *FPS           `json:"fps,omitempty"`
+	CurrentParams *CurrentParams `json:"current_params,omitempty"`
+	// DegradedInput: no input frame for 2 s, or input below 15 fps.
+	DegradedInput *bool `json:"degraded_input,omitempty"`
+	// DegradedInference: no output frame for 2 s, or output below
+	// min(10, 0.8 × input) fps.
+	DegradedInference *bool     `json:"degraded_inference,omitempty"`
+	Counters          *Counters `json:"counters,omitempty"`
+}
+
+// Counters are running totals for the current (or last) stream.
+type Counters struct {
+	VideoIn       uint64 `json:"video_frames_in"`
+	VideoOut      uint64 `json:"video_frames_out"`
+	VideoSkipped  uint64 `json:"video_frames_skipped"`
+	VideoFailed   uint64 `json:"video_frames_failed"`
+	VideoDropped  uint64 `json:"video_frames_dropped"`
+	AudioIn       uint64 `json:"audio_frames_in"`
+	AudioOut      uint64 `json:"audio_frames_out"`
+	AudioSkipped  uint64 `json:"audio_frames_skipped"`
+	AudioFailed   uint64 `json:"audio_frames_failed"`
+	SegmentsIn    uint64 `json:"segments_in"`
+	SegmentsOut   uint64 `json:"segments_out"`
+	BytesIn       uint64 `json:"bytes_in"`
+	BytesOut      uint64 `json:"bytes_out"`
+	CorruptInput  uint64 `json:"corrupt_segments_in"`
+	EventsDropped uint64 `json:"events_dropped"`
+	DataDropped   uint64 `json:"data_dropped"`
+}
+
+var (
+	// ErrBusy: a stream is already running ("Pipeline is still in use").
+	ErrBusy = errors.New("Pipeline is still in use")
+	// ErrNotReady: the model has not loaded, or loading failed.
+	ErrNotReady = errors.New("Pipeline is still initializing. Please wait for IDLE status.")
+	// ErrNoStream: stop or params without a stream.
+	ErrNoStream = errors.New("no active stream")
+)
