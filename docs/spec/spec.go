@@ -9,3 +9,9 @@ import _ "embed"
 //
 //go:embed trickle.md
 var Trickle string
+
+// ProcessorAPI is docs/spec/processor-api.md: requirements PROC-nnn for a
+// PyTrickle-compatible stream processor (HTTP API, channels, processing).
+//
+//go:embed processor-api.md
+var ProcessorAPI string

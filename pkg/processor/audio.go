@@ -39,7 +39,7 @@ func (s *stream) processAudio(a *frame.Audio) []*frame.Audio {
 		res, err = h.HandleAudio(s.ctx, a)
 		return err
 	})
-	if o := s.p.cfg.Observer; o != nil {
+	if o := s.obs; o != nil {
 		o.ObserveHandler("audio", time.Since(start))
 	}
 	switch {

@@ -16,8 +16,9 @@ type Params map[string]any
 // (the input, modified in place, or a new one), or:
 //   - nil, nil: send the input unchanged (PyTrickle: a None result);
 //   - ErrDrop: send nothing for this frame;
-//   - ErrWithheld: send the fallback frame instead (the last processed
-//     frame, or the loading frame when there is none yet);
+//   - ErrWithheld: the result is not ready: the input goes out until no
+//     frame has been processed for Config.FallbackAfter, then the loading
+//     frame does;
 //   - any other error (or a panic, which is recovered): send the input
 //     unchanged, count the failure and emit an event.
 //

@@ -43,6 +43,10 @@ func (p *Processor) LoadModel(ctx context.Context) error {
 	return p.loader.load(ctx)
 }
 
+// WaitReady waits for a model load in progress (pkg/api's ReadyWaiter):
+// a start request that arrives while loading waits, as in PyTrickle.
+func (p *Processor) WaitReady(ctx context.Context) error { return p.loader.wait(ctx) }
+
 // Run loads the model, then waits for ctx to end and stops any stream.
 func (p *Processor) Run(ctx context.Context) error {
 	if err := p.LoadModel(ctx); err != nil {
@@ -55,6 +59,14 @@ func (p *Processor) Run(ctx context.Context) error {
 		return err
 	}
 	return nil
+}
+
+// SetObserver sets the Observer for streams started after the call (for
+// when the observer is made after the processor, as pkg/api's is).
+func (p *Processor) SetObserver(o Observer) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.cfg.Observer = o
 }
 
 // Health is the state /health reports.
@@ -114,18 +126,27 @@ func (p *Processor) Stop(ctx context.Context) error {
 
 // UpdateParams applies parameters to the running stream (max_framerate,
 // show_loading, load_model, conformance_invert) and hands the rest to the
-// ParamUpdater. A failing updater puts the processor in ERROR until the
-// next successful update or stop; the error is returned.
+// ParamUpdater, then emits one params_updated event. A failing updater
+// puts the processor in ERROR until the next successful update or stop;
+// the error is returned and no event is sent. Without a stream it returns
+// ErrNoStream, except that {"load_model": true} retries the model load.
 func (p *Processor) UpdateParams(ctx context.Context, params Params) error {
 	p.mu.Lock()
 	s := p.current
 	p.mu.Unlock()
 	if s == nil {
+		// Without a stream the one thing to do is retry a failed model
+		// load: a start cannot, as it is refused while loading failed.
+		if _, load := stripLoadModel(params); load {
+			return p.loader.load(ctx)
+		}
 		return ErrNoStream
 	}
-	err := p.applyParams(ctx, s, params, true)
+	if err := p.applyParams(ctx, s, params, true); err != nil {
+		return err
+	}
 	s.sendEvent(paramsEvent(params), "")
-	return err
+	return nil
 }
 
 // applyParams is shared by /stream/params (fromAPI) and the control

@@ -28,6 +28,7 @@ type stream struct {
 	req StartRequest
 	cfg streamConfig
 	log *slog.Logger
+	obs Observer
 
 	// ctx lives until the stream is torn down; inCtx ends the input first
 	// so that a stop can drain what was already decoded.
@@ -74,6 +75,7 @@ func newStream(p *Processor, req StartRequest, cfg streamConfig) (*stream, error
 	s := &stream{
 		p: p, req: req, cfg: cfg,
 		log:    p.log.With("gateway_request_id", req.GatewayRequestID),
+		obs:    p.cfg.Observer,
 		videoQ: make(chan queuedVideo, p.cfg.VideoQueue),
 		audioQ: make(chan queuedAudio, p.cfg.AudioQueue),
 		done:   make(chan struct{}),

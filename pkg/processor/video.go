@@ -54,7 +54,7 @@ func (s *stream) processVideo(v *frame.Video) *frame.Video {
 		res, err = h.HandleVideo(s.ctx, v)
 		return err
 	})
-	if o := s.p.cfg.Observer; o != nil {
+	if o := s.obs; o != nil {
 		o.ObserveHandler("video", time.Since(start))
 	}
 	switch {

@@ -1,0 +1,188 @@
+package api
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/gotrickle/gotrickle/pkg/processor"
+)
+
+// metricPrefix starts every metric name the server exports.
+const metricPrefix = "gotrickle_"
+
+// handlerBuckets span 0.5 ms to about 1 s: a frame handler at 30 fps has a
+// 33 ms budget.
+var handlerBuckets = prometheus.ExponentialBuckets(0.0005, 2, 12)
+
+// metrics is the server's Prometheus side: the handler-latency histogram,
+// fed through processor.Observer, and a collector that reads the Backend's
+// counters and state at scrape time.
+type metrics struct {
+	handler      *prometheus.HistogramVec
+	video, audio prometheus.Observer // pre-bound label values, the hot path
+	other        prometheus.Observer
+}
+
+var _ processor.Observer = (*metrics)(nil)
+
+func newMetrics(b Backend, cfg Config, log *slog.Logger) *metrics {
+	hv := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    metricPrefix + "handler_seconds",
+		Help:    "Time one frame-handler call took, by kind (video or audio).",
+		Buckets: handlerBuckets,
+	}, []string{"kind"})
+	if err := cfg.Registerer.Register(hv); err != nil {
+		if are, ok := err.(prometheus.AlreadyRegisteredError); ok { //nolint:errorlint // Register returns it unwrapped
+			if existing, ok := are.ExistingCollector.(*prometheus.HistogramVec); ok {
+				hv = existing
+			}
+		} else {
+			log.Warn("api: registering the handler histogram", "err", err)
+		}
+	}
+	if err := cfg.Registerer.Register(newCollector(b, cfg, log)); err != nil {
+		log.Warn("api: registering the stream collector (another Server on this registry?)", "err", err)
+	}
+	return &metrics{
+		handler: hv,
+		video:   hv.WithLabelValues("video"),
+		audio:   hv.WithLabelValues("audio"),
+		other:   hv.WithLabelValues("other"),
+	}
+}
+
+// ObserveHandler records one handler call. Kinds other than "video" and
+// "audio" are counted as "other", keeping the label set bounded.
+func (m *metrics) ObserveHandler(kind string, d time.Duration) {
+	switch kind {
+	case "video":
+		m.video.Observe(d.Seconds())
+	case "audio":
+		m.audio.Observe(d.Seconds())
+	default:
+		m.other.Observe(d.Seconds())
+	}
+}
+
+// states are the values of gotrickle_state's label, one series each.
+var states = [...]processor.State{
+	processor.StateLoading, processor.StateIdle, processor.StateOK, processor.StateError,
+}
+
+// collector reads the Backend when Prometheus scrapes. The frame, segment
+// and byte totals are those of the current (or last) stream, so they reset
+// when a stream starts, which Prometheus treats as a counter reset.
+type collector struct {
+	b   Backend
+	log *slog.Logger
+
+	buildInfo     *prometheus.Desc
+	state         *prometheus.Desc
+	activeStreams *prometheus.Desc
+	fps           *prometheus.Desc
+	framesIn      *prometheus.Desc
+	framesOut     *prometheus.Desc
+	framesSkipped *prometheus.Desc
+	framesFailed  *prometheus.Desc
+	framesDropped *prometheus.Desc
+	segments      *prometheus.Desc
+	segmentBytes  *prometheus.Desc
+	corrupt       *prometheus.Desc
+	eventsDropped *prometheus.Desc
+	dataDropped   *prometheus.Desc
+
+	buildLabels [4]string
+}
+
+func newCollector(b Backend, cfg Config, log *slog.Logger) *collector {
+	d := func(name, help string, labels ...string) *prometheus.Desc {
+		return prometheus.NewDesc(metricPrefix+name, help, labels, nil)
+	}
+	return &collector{
+		b:   b,
+		log: log,
+		buildInfo: d("build_info", "Always 1; the labels say what is running.",
+			"version", "app_version", "pipeline", "model_id"),
+		state:         d("state", "1 for the pipeline state /health reports, 0 for the others.", "state"),
+		activeStreams: d("active_streams", "Streams running now (0 or 1).", nil...),
+		fps: d("fps", "Frames per second over the last 10 s, where frames cross the wire.",
+			"direction", "media"),
+		framesIn:      d("frames_in_total", "Frames decoded from the input, by media.", "media"),
+		framesOut:     d("frames_out_total", "Frames sent to the encoder, by media.", "media"),
+		framesSkipped: d("frames_skipped_total", "Video frames the frame skipper left out.", "media"),
+		framesFailed:  d("frames_failed_total", "Frames whose handler failed (sent unchanged), by media.", "media"),
+		framesDropped: d("frames_dropped_total", "Video frames a handler dropped.", "media"),
+		segments:      d("segments_total", "Trickle media segments received (in) and published (out).", "direction"),
+		segmentBytes:  d("segment_bytes_total", "Trickle media segment bytes received (in) and published (out).", "direction"),
+		corrupt:       d("corrupt_segments_total", "Input segments the decoder could not read.", nil...),
+		eventsDropped: d("events_dropped_total", "Monitoring events dropped because the events queue was full.", nil...),
+		dataDropped:   d("data_dropped_total", "Data-channel items dropped because the data queue was full.", nil...),
+		buildLabels:   [4]string{cfg.Version, cfg.AppVersion, cfg.Pipeline, cfg.ModelID},
+	}
+}
+
+func (c *collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{
+		c.buildInfo, c.state, c.activeStreams, c.fps, c.framesIn, c.framesOut,
+		c.framesSkipped, c.framesFailed, c.framesDropped, c.segments, c.segmentBytes,
+		c.corrupt, c.eventsDropped, c.dataDropped,
+	} {
+		ch <- d
+	}
+}
+
+// Collect runs on a goroutine of the registry's, where a panic would end
+// the program, so a panicking Backend is recovered and logged.
+func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	defer func() {
+		if v := recover(); v != nil {
+			c.log.Error("api: metrics collection panicked", "panic", v)
+		}
+	}()
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+	}
+
+	gauge(c.buildInfo, 1, c.buildLabels[:]...)
+	health := c.b.Health()
+	for _, s := range states {
+		v := 0.0
+		if s == health {
+			v = 1
+		}
+		gauge(c.state, v, string(s))
+	}
+
+	st := c.b.Status()
+	gauge(c.activeStreams, float64(st.ActiveStreams))
+	if f := st.FPS; f != nil {
+		gauge(c.fps, f.IngressVideo, "in", "video")
+		gauge(c.fps, f.IngressAudio, "in", "audio")
+		gauge(c.fps, f.EgressVideo, "out", "video")
+		gauge(c.fps, f.EgressAudio, "out", "audio")
+	}
+	var n processor.Counters
+	if st.Counters != nil {
+		n = *st.Counters
+	}
+	counter(c.framesIn, n.VideoIn, "video")
+	counter(c.framesIn, n.AudioIn, "audio")
+	counter(c.framesOut, n.VideoOut, "video")
+	counter(c.framesOut, n.AudioOut, "audio")
+	counter(c.framesSkipped, n.VideoSkipped, "video")
+	counter(c.framesFailed, n.VideoFailed, "video")
+	counter(c.framesFailed, n.AudioFailed, "audio")
+	counter(c.framesDropped, n.VideoDropped, "video")
+	counter(c.segments, n.SegmentsIn, "in")
+	counter(c.segments, n.SegmentsOut, "out")
+	counter(c.segmentBytes, n.BytesIn, "in")
+	counter(c.segmentBytes, n.BytesOut, "out")
+	counter(c.corrupt, n.CorruptInput)
+	counter(c.eventsDropped, n.EventsDropped)
+	counter(c.dataDropped, n.DataDropped)
+}
