@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gotrickle/gotrickle/fixtures"
+	"github.com/gotrickle/gotrickle/pkg/effect"
 	"github.com/gotrickle/gotrickle/pkg/frame"
 	"github.com/gotrickle/gotrickle/pkg/media"
 	"github.com/gotrickle/gotrickle/pkg/processor"
@@ -196,5 +197,105 @@ func TestAPassthroughStreamComesOutWholeAndEndsOnTheWire(t *testing.T) {
 	}
 	if err := p.Stop(ctx); err != nil {
 		t.Fatalf("stop after the stream ended: %v", err)
+	}
+}
+
+func meanLuma(v *frame.Video) float64 {
+	var sum int
+	for y := range v.Height {
+		row := v.Pix[y*v.Stride:]
+		for x := range v.Width {
+			sum += 299*int(row[3*x]) + 587*int(row[3*x+1]) + 114*int(row[3*x+2])
+		}
+	}
+	return float64(sum) / 1000 / float64(v.Width*v.Height)
+}
+
+// A parameter update reaches the output within a few frames: the colour
+// grade's intensity goes 0 → 1 mid-stream and mean luma drops from the
+// frame the update could first touch.
+func TestAParamUpdateChangesTheOutputWithinAFewFrames(t *testing.T) {
+	m, err := fixtures.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fx, err := m.Fixture("h264-aac-320x240")
+	if err != nil {
+		t.Fatal(err)
+	}
+	segs, err := fx.Segments(time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newE2E(t)
+	grade := &effect.ColorGrade{}
+	p, err := processor.New(grade, processor.Config{Codecs: media.Codecs{}, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := p.LoadModel(ctx); err != nil {
+		t.Fatal(err)
+	}
+	err = p.Start(ctx, processor.StartRequest{SubscribeURL: e.url("in"), PublishURL: e.url("out"), GatewayRequestID: "grade",
+		Params: processor.Params{"width": 320, "height": 240, "max_framerate": 30, "intensity": 0.0}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lumas := make(chan []float64, 1)
+	go func() {
+		var l []float64
+		sub, err := trickle.NewSubscriber(trickle.SubscriberConfig{URL: e.url("out"), Start: trickle.StartAt(0), Logger: quiet})
+		if err != nil {
+			lumas <- nil
+			return
+		}
+		defer sub.Close()
+		dec, _ := media.NewDecoder(media.DecoderConfig{Width: 320, Height: 240, MaxFramerate: media.NoFramerateCap})
+		defer dec.Close()
+		for {
+			seg, err := sub.Next(ctx)
+			if err != nil {
+				lumas <- l
+				return
+			}
+			dec.DecodeSegment(ctx, seg, media.Handlers{Video: func(v *frame.Video) error {
+				l = append(l, meanLuma(v))
+				v.Release()
+				return nil
+			}})
+			seg.Close()
+		}
+	}()
+	time.Sleep(200 * time.Millisecond)
+	atc := make(chan uint64, 1)
+	go func() {
+		// Halfway through the input, at live pace: turn the grade up.
+		time.Sleep(time.Duration(len(segs)/2) * 300 * time.Millisecond)
+		at := p.Status().Counters.VideoOut
+		if err := p.UpdateParams(ctx, processor.Params{"intensity": 1.0}); err != nil {
+			t.Errorf("update: %v", err)
+		}
+		atc <- at
+	}()
+	if err := e.publish(ctx, segs, 300*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	l, at := <-lumas, <-atc
+	if len(l) < int(at)+10 || at == 0 {
+		t.Fatalf("%d frames out, update after %d", len(l), at)
+	}
+	before := l[int(at)-1]
+	const within = 5 // frames already queued or in the handler when the update landed
+	for i := int(at) + within; i < len(l); i++ {
+		if l[i] > before*0.85 {
+			t.Fatalf("frame %d (update after frame %d): mean luma %.1f, before the update %.1f — not darker", i, at, l[i], before)
+		}
+	}
+	for i := range int(at) {
+		if l[i] < before*0.85 {
+			t.Fatalf("frame %d, before the update, is already dark (%.1f vs %.1f)", i, l[i], before)
+		}
 	}
 }

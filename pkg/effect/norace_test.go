@@ -1,0 +1,5 @@
+//go:build !race
+
+package effect
+
+const raceEnabled = false
