@@ -49,6 +49,9 @@ func (s *stream) processAudio(a *frame.Audio) []*frame.Audio {
 		return res // an empty slice sends nothing, like PyTrickle's []
 	case errors.Is(err, ErrDrop):
 		return nil
+	case s.ctx.Err() != nil:
+		// The stop gave up waiting: not the handler's failure.
+		return []*frame.Audio{a}
 	default:
 		s.handlerFailed("audio", err)
 		return []*frame.Audio{a}

@@ -62,14 +62,31 @@ func (s *stream) applyBuiltins(p Params) {
 	}
 }
 
+// setFramerate applies a cap now, or when the decoder starts. capMu keeps
+// an update racing the decoder's start from being lost or reordered.
 func (s *stream) setFramerate(fps int) {
-	box := s.dec.Load()
-	if box == nil {
-		s.pendingCap.Store(int64(fps))
+	s.capMu.Lock()
+	defer s.capMu.Unlock()
+	if s.dec == nil {
+		s.pendingCap = fps
 		return
 	}
-	if err := box.d.SetMaxFramerate(frame.Rational{Num: fps, Den: 1}); err != nil {
+	if err := s.dec.SetMaxFramerate(frame.Rational{Num: fps, Den: 1}); err != nil {
 		s.log.Warn("max_framerate", "fps", fps, "err", err)
+	}
+}
+
+// setDecoder makes d the target of later caps and applies one that came
+// before it.
+func (s *stream) setDecoder(d Decoder) {
+	s.capMu.Lock()
+	defer s.capMu.Unlock()
+	s.dec = d
+	if d != nil && s.pendingCap > 0 {
+		if err := d.SetMaxFramerate(frame.Rational{Num: s.pendingCap, Den: 1}); err != nil {
+			s.log.Warn("max_framerate", "fps", s.pendingCap, "err", err)
+		}
+		s.pendingCap = 0
 	}
 }
 

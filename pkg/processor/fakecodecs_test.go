@@ -55,7 +55,7 @@ type fakeCodecs struct {
 	decodedAt    map[int64]time.Time // video PTS → when it was handed out
 	openDecoders int
 	openEncoders int
-	encodeErr    error // when set, NewEncoder fails with it
+	encodeErr    error // when set, NewEncoder fails with it; set before the stream starts
 }
 
 const fakeFill = 100

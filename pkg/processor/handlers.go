@@ -23,6 +23,9 @@ type Params map[string]any
 //     unchanged, count the failure and emit an event.
 //
 // The frame is valid until HandleVideo returns; keep a Clone to hold it.
+// A different frame returned in its place becomes the processor's: it is
+// released after encoding, so return a fresh frame (or a Clone) each time,
+// never one the handler keeps.
 type VideoHandler interface {
 	HandleVideo(ctx context.Context, f *frame.Video) (*frame.Video, error)
 }
@@ -31,6 +34,8 @@ type VideoHandler interface {
 // its place: nil, nil sends the input unchanged; an empty non-nil slice or
 // ErrDrop sends nothing (PyTrickle's []); an error or panic sends the input
 // and is counted.
+// Returned frames other than the input become the processor's, as with
+// video.
 type AudioHandler interface {
 	HandleAudio(ctx context.Context, f *frame.Audio) ([]*frame.Audio, error)
 }

@@ -32,10 +32,8 @@ func (s *stream) ingest() {
 		return
 	}
 	defer dec.Close()
-	s.dec.Store(&decoderBox{dec})
-	if n := s.pendingCap.Swap(0); n > 0 {
-		s.setFramerate(int(n))
-	}
+	s.setDecoder(dec)
+	defer s.setDecoder(nil) // before Close: later caps are not applied to a closed decoder
 	handlers := DecodeHandlers{Streams: s.out.streams, Video: s.enqueueVideo, Audio: s.enqueueAudio}
 	for first := true; ; first = false {
 		seg, err := sub.Next(s.inCtx)

@@ -17,7 +17,7 @@ type output struct {
 	s   *stream
 	mu  sync.Mutex
 	enc Encoder
-	err error // the encoder could not start: frames are counted, not sent
+	err error // the encoder could not start: frames are counted as encode errors
 
 	firstSent bool
 	lastErr   time.Time
@@ -46,6 +46,7 @@ func (o *output) writeVideo(v *frame.Video) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.enc == nil {
+		o.s.ctr.encodeErrors.Add(1)
 		return
 	}
 	if err := o.enc.WriteVideo(v); err != nil {
@@ -62,6 +63,7 @@ func (o *output) writeAudio(a *frame.Audio) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.enc == nil {
+		o.s.ctr.encodeErrors.Add(1)
 		return
 	}
 	if err := o.enc.WriteAudio(a); err != nil {

@@ -20,6 +20,9 @@ type Processor struct {
 
 	mu      sync.Mutex
 	current *stream // running, or ended on its own and not yet stopped
+	// lastCounters are the totals of the last stream stopped, which
+	// Status keeps showing until the next one starts.
+	lastCounters *Counters
 	paramMu sync.Mutex
 }
 
@@ -90,17 +93,23 @@ func (p *Processor) Start(ctx context.Context, req StartRequest) error {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.current != nil && p.current.running() {
-		return ErrBusy
-	}
-	if p.current != nil {
-		p.current.wait() // ended on its own: its goroutines are finishing
+	for p.current != nil && !p.current.finished() {
+		if p.current.running() {
+			return ErrBusy
+		}
+		// It ended on its own and its goroutines are finishing. They take
+		// p.mu on their way out, so wait without holding it, then look
+		// again: another start may have come first.
+		prev := p.current
+		p.mu.Unlock()
+		prev.wait()
+		p.mu.Lock()
 	}
 	s, err := newStream(p, req, cfg)
 	if err != nil {
 		return err
 	}
-	p.current = s
+	p.current, p.lastCounters = s, nil
 	p.state.setActive(true)
 	go s.run()
 	return nil
@@ -112,15 +121,22 @@ func (p *Processor) Start(ctx context.Context, req StartRequest) error {
 func (p *Processor) Stop(ctx context.Context) error {
 	p.mu.Lock()
 	s := p.current
-	p.current = nil
 	p.mu.Unlock()
 	if s == nil {
 		return ErrNoStream
 	}
 	s.sendEvent(typedEvent("stream_stopped"), "")
+	// The stream stays current while it drains, so that a start meanwhile
+	// is refused as busy instead of running beside it.
 	err := s.stop(ctx)
-	p.state.streamStopped()
-	p.state.setActive(false)
+	p.mu.Lock()
+	if p.current == s {
+		p.current = nil
+		c := s.counters()
+		p.lastCounters = &c
+		p.state.streamStopped()
+	}
+	p.mu.Unlock()
 	return err
 }
 
@@ -184,6 +200,7 @@ func (p *Processor) Status() Status {
 	st := Status{StatePayload: p.state.payload()}
 	p.mu.Lock()
 	s := p.current
+	st.Counters = p.lastCounters
 	p.mu.Unlock()
 	if s == nil {
 		return st

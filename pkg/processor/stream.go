@@ -47,8 +47,9 @@ type stream struct {
 	videoQ chan queuedVideo
 	audioQ chan queuedAudio
 
-	dec           atomic.Pointer[decoderBox]
-	pendingCap    atomic.Int64 // a max_framerate that came before the decoder
+	capMu         sync.Mutex
+	dec           Decoder // set once the input starts; under capMu
+	pendingCap    int     // a max_framerate that came before the decoder; under capMu
 	invert        atomic.Bool
 	showLoading   atomic.Bool
 	lastProcessed atomic.Int64 // unix ns of the last frame a handler processed
@@ -59,8 +60,6 @@ type stream struct {
 	stopOnce  sync.Once
 	done      chan struct{}
 }
-
-type decoderBox struct{ d Decoder }
 
 type queuedVideo struct {
 	v       *frame.Video
@@ -111,6 +110,16 @@ func newStream(p *Processor, req StartRequest, cfg streamConfig) (*stream, error
 
 func (s *stream) running() bool { return s.isRunning.Load() }
 func (s *stream) wait()         { <-s.done }
+
+// finished reports whether run has returned: every goroutine has ended.
+func (s *stream) finished() bool {
+	select {
+	case <-s.done:
+		return true
+	default:
+		return false
+	}
+}
 
 // run drives the stream to its end.
 func (s *stream) run() {
@@ -230,12 +239,14 @@ func (s *stream) control() {
 	}
 }
 
-// streamEnded clears the active flag when a stream ends on its own.
+// streamEnded records the end of a stream that is still the current one
+// (it ended on its own, or a stop is draining it): the stream is no longer
+// active and an ERROR from a failed parameter update clears, as on a stop
+// (the status is IDLE once the input has ended, PROC-047).
 func (p *Processor) streamEnded(s *stream) {
 	p.mu.Lock()
-	cur := p.current == s
-	p.mu.Unlock()
-	if cur {
-		p.state.setActive(false)
+	defer p.mu.Unlock()
+	if p.current == s {
+		p.state.streamStopped()
 	}
 }

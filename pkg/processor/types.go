@@ -74,20 +74,23 @@ type Status struct {
 
 // Counters are running totals for the current (or last) stream.
 type Counters struct {
-	VideoIn       uint64 `json:"video_frames_in"`
-	VideoOut      uint64 `json:"video_frames_out"`
-	VideoSkipped  uint64 `json:"video_frames_skipped"`
-	VideoFailed   uint64 `json:"video_frames_failed"`
-	VideoDropped  uint64 `json:"video_frames_dropped"`
-	AudioIn       uint64 `json:"audio_frames_in"`
-	AudioOut      uint64 `json:"audio_frames_out"`
-	AudioSkipped  uint64 `json:"audio_frames_skipped"`
-	AudioFailed   uint64 `json:"audio_frames_failed"`
-	SegmentsIn    uint64 `json:"segments_in"`
-	SegmentsOut   uint64 `json:"segments_out"`
-	BytesIn       uint64 `json:"bytes_in"`
-	BytesOut      uint64 `json:"bytes_out"`
-	CorruptInput  uint64 `json:"corrupt_segments_in"`
+	VideoIn      uint64 `json:"video_frames_in"`
+	VideoOut     uint64 `json:"video_frames_out"`
+	VideoSkipped uint64 `json:"video_frames_skipped"`
+	VideoFailed  uint64 `json:"video_frames_failed"`
+	VideoDropped uint64 `json:"video_frames_dropped"`
+	AudioIn      uint64 `json:"audio_frames_in"`
+	AudioOut     uint64 `json:"audio_frames_out"`
+	AudioSkipped uint64 `json:"audio_frames_skipped"`
+	AudioFailed  uint64 `json:"audio_frames_failed"`
+	SegmentsIn   uint64 `json:"segments_in"`
+	SegmentsOut  uint64 `json:"segments_out"`
+	BytesIn      uint64 `json:"bytes_in"`
+	BytesOut     uint64 `json:"bytes_out"`
+	CorruptInput uint64 `json:"corrupt_segments_in"`
+	// EncodeErrors counts frames the encoder refused or that came when no
+	// encoder could start: they are neither sent nor skipped.
+	EncodeErrors  uint64 `json:"encode_errors"`
 	EventsDropped uint64 `json:"events_dropped"`
 	DataDropped   uint64 `json:"data_dropped"`
 }

@@ -76,6 +76,9 @@ func (s *stream) processVideo(v *frame.Video) *frame.Video {
 			return s.loading.frame(v)
 		}
 		return v
+	case s.ctx.Err() != nil:
+		// The stop gave up waiting: not the handler's failure.
+		return v
 	default:
 		s.handlerFailed("video", err)
 		return v
