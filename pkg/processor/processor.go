@@ -23,7 +23,7 @@ type Processor struct {
 	// lastCounters are the totals of the last stream stopped, which
 	// Status keeps showing until the next one starts.
 	lastCounters *Counters
-	paramMu sync.Mutex
+	paramMu      sync.Mutex
 }
 
 // New makes a processor around h, which implements any of the handler
