@@ -49,7 +49,7 @@ func newRoot() *cobra.Command {
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return fmt.Errorf("%w: %w (see %s --help)", errUsage, err, c.CommandPath())
 	})
-	root.AddCommand(newServerCmd(), newServeCmd(), newVersionCmd())
+	root.AddCommand(newServerCmd(), newServeCmd(), newDemoCmd(), newVersionCmd())
 	return root
 }
 
