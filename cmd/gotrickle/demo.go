@@ -29,9 +29,9 @@ import (
 
 func newDemoCmd() *cobra.Command {
 	var (
-		out, fixture string
+		out, fixture  string
 		before, after float64
-		logCfg       logFlags
+		logCfg        logFlags
 	)
 	c := &cobra.Command{
 		Use:   "demo",
