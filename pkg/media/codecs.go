@@ -37,6 +37,9 @@ func (c Codecs) NewDecoder(cfg processor.DecoderConfig) (processor.Decoder, erro
 	if cfg.MaxFramerate != (frame.Rational{}) {
 		dc.MaxFramerate = cfg.MaxFramerate
 	}
+	// The processor's input is live: frame threads would add a frame of
+	// delay each (see DecoderConfig.LowDelay).
+	dc.LowDelay = true
 	d, err := NewDecoder(dc)
 	if err != nil {
 		return nil, err

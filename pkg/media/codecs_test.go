@@ -159,7 +159,8 @@ func TestCodecsCarryAFixtureThroughTheProcessorsInterfaces(t *testing.T) {
 }
 
 // Settings the processor does not choose come from Codecs; a zero size or
-// cap from the processor keeps Codecs' own.
+// cap from the processor keeps Codecs' own; the processor's decoders are
+// always low-delay (its input is live).
 func TestCodecsFillTheProcessorsConfigFromTheirOwn(t *testing.T) {
 	for _, c := range []struct {
 		name string
@@ -170,14 +171,14 @@ func TestCodecsFillTheProcessorsConfigFromTheirOwn(t *testing.T) {
 		{"the processor's size and cap win",
 			Codecs{Decoder: DecoderConfig{Width: 64, Height: 64, Threads: 1, MaxFramerate: frame.Rational{Num: 10, Den: 1}}},
 			processor.DecoderConfig{Width: 320, Height: 240, MaxFramerate: frame.Rational{Num: 30, Den: 1}},
-			DecoderConfig{Width: 320, Height: 240, Threads: 1, MaxFramerate: frame.Rational{Num: 30, Den: 1}}},
+			DecoderConfig{Width: 320, Height: 240, Threads: 1, LowDelay: true, MaxFramerate: frame.Rational{Num: 30, Den: 1}}},
 		{"a zero size and cap keep the Codecs' own",
 			Codecs{Decoder: DecoderConfig{Width: 64, Height: 48, MaxFramerate: NoFramerateCap}},
 			processor.DecoderConfig{},
-			DecoderConfig{Width: 64, Height: 48, MaxFramerate: NoFramerateCap}},
+			DecoderConfig{Width: 64, Height: 48, LowDelay: true, MaxFramerate: NoFramerateCap}},
 		{"zero everywhere gives NewDecoder's defaults",
 			Codecs{}, processor.DecoderConfig{},
-			DecoderConfig{Width: 512, Height: 512, MaxFramerate: frame.Rational{Num: 24, Den: 1}}},
+			DecoderConfig{Width: 512, Height: 512, LowDelay: true, MaxFramerate: frame.Rational{Num: 24, Den: 1}}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			pd, err := c.cs.NewDecoder(c.cfg)

@@ -18,9 +18,13 @@ type DecoderConfig struct {
 	// (PyTrickle's rule). They default to 512×512.
 	Width, Height int
 	// Threads is the decoder's and the RGB scaler's thread count; 0 (the
-	// default) lets FFmpeg use one per core. Draining at each segment end makes frame threading
-	// cost no latency.
+	// default) lets FFmpeg use one per core.
 	Threads int
+	// LowDelay makes the decoder use slice threads only. Frame threads
+	// (the default) hold one picture per extra thread until the next
+	// packet arrives: free when a whole segment arrives at once, since the
+	// segment end drains them, but a frame interval each at live pace.
+	LowDelay bool
 	// MaxFramerate caps the frames handed out, by presentation time: at
 	// most one per 1/MaxFramerate. It defaults to 24/1 (PyTrickle's
 	// max_framerate); NoFramerateCap keeps every frame. SetMaxFramerate
@@ -126,7 +130,7 @@ type streamDecoder struct {
 	pic   *astiav.Frame
 }
 
-func openStream(s *astiav.Stream, threads int) (*streamDecoder, error) {
+func openStream(s *astiav.Stream, threads int, lowDelay bool) (*streamDecoder, error) {
 	codec := astiav.FindDecoder(s.CodecParameters().CodecID())
 	if codec == nil {
 		return nil, fmt.Errorf("media: no decoder for %v", s.CodecParameters().CodecID())
@@ -140,6 +144,9 @@ func openStream(s *astiav.Stream, threads int) (*streamDecoder, error) {
 		return nil, fmt.Errorf("media: decoder parameters: %w", err)
 	}
 	cc.SetThreadCount(threads)
+	if lowDelay {
+		cc.SetThreadType(astiav.ThreadTypeSlice)
+	}
 	if err := cc.Open(codec, nil); err != nil {
 		cc.Free()
 		return nil, fmt.Errorf("media: opening the %s decoder: %w", codec.Name(), err)
@@ -218,9 +225,9 @@ func (d *Decoder) DecodeSegment(ctx context.Context, r io.Reader, h Handlers) (s
 		var err error
 		switch mt := s.CodecParameters().MediaType(); {
 		case mt == astiav.MediaTypeVideo && h.Video != nil && video == nil:
-			video, err = openStream(s, d.cfg.Threads)
+			video, err = openStream(s, d.cfg.Threads, d.cfg.LowDelay)
 		case mt == astiav.MediaTypeAudio && h.Audio != nil && audio == nil:
-			audio, err = openStream(s, 1)
+			audio, err = openStream(s, 1, false)
 		}
 		if err != nil {
 			return st, err

@@ -26,8 +26,9 @@ type Config struct {
 	Observer Observer
 
 	// VideoQueue is how many decoded video frames may wait for the video
-	// handler (default 32, about one second): when it is full the oldest
-	// waiting frame is skipped.
+	// handler; when it is full the oldest waiting frame is skipped. The
+	// default is 32 frames (about a second) but at most 96 MiB of pixels at
+	// the stream's target size (16 frames at 1080p), at least 4.
 	VideoQueue int
 	// NoSkip makes the decoder wait for room in a full queue instead of
 	// skipping frames, and turns MaxLag off: for files and benchmarks,
@@ -70,9 +71,6 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
-	}
-	if c.VideoQueue <= 0 {
-		c.VideoQueue = 32
 	}
 	if c.AudioQueue <= 0 {
 		c.AudioQueue = 128

@@ -1745,3 +1745,23 @@ func TestPipelineStartAndStopRaces(t *testing.T) {
 		}
 	})
 }
+
+func TestTheDefaultVideoQueueIsBoundedInBytes(t *testing.T) {
+	for _, c := range []struct {
+		name       string
+		configured int
+		w, h, want int
+	}{
+		{"a configured length wins", 7, 1920, 1080, 7},
+		{"small frames get 32", 0, 512, 512, 32},
+		{"720p gets 32 (88 MB)", 0, 1280, 720, 32},
+		{"1080p gets 16 (96 MiB)", 0, 1920, 1080, 16},
+		{"4K gets the floor of 4", 0, 3840, 2160, 4},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if got := videoQueueLen(c.configured, c.w, c.h); got != c.want {
+				t.Fatalf("got %d, want %d", got, c.want)
+			}
+		})
+	}
+}

@@ -75,7 +75,7 @@ func newStream(p *Processor, req StartRequest, cfg streamConfig) (*stream, error
 		p: p, req: req, cfg: cfg,
 		log:    p.log.With("gateway_request_id", req.GatewayRequestID),
 		obs:    p.cfg.Observer,
-		videoQ: make(chan queuedVideo, p.cfg.VideoQueue),
+		videoQ: make(chan queuedVideo, videoQueueLen(p.cfg.VideoQueue, cfg.width, cfg.height)),
 		audioQ: make(chan queuedAudio, p.cfg.AudioQueue),
 		done:   make(chan struct{}),
 	}
@@ -106,6 +106,15 @@ func newStream(p *Processor, req StartRequest, cfg streamConfig) (*stream, error
 	s.applyBuiltins(req.Params)
 	s.isRunning.Store(true)
 	return s, nil
+}
+
+// videoQueueLen is Config.VideoQueue, or its default for frames of w×h.
+func videoQueueLen(configured, w, h int) int {
+	if configured > 0 {
+		return configured
+	}
+	const budget = 96 << 20
+	return max(4, min(32, budget/(3*w*h)))
 }
 
 func (s *stream) running() bool { return s.isRunning.Load() }
