@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 reports=${REPORTS:-reports}
 mkdir -p "$reports"
 status=0
-for suite in server client; do
+for suite in server client processor; do
   echo "== conformance/$suite"
   TRICKLE_REPORT_DIR="$PWD/$reports/$suite" go test -count=1 -race "./conformance/$suite/" -args ${CONFORMANCE_ARGS:-} || status=1
   [ -f "$reports/$suite/summary.md" ] && sed -n '1,8p' "$reports/$suite/summary.md"

@@ -20,6 +20,10 @@ type DecoderConfig struct {
 	// Threads is the decoder's and the RGB scaler's thread count; 0 (the
 	// default) lets FFmpeg use one per core.
 	Threads int
+	// KeepSize hands frames out at the size they were encoded at (only
+	// converted to RGB24), ignoring Width and Height: for tools that judge
+	// or record a stream rather than feed a model.
+	KeepSize bool
 	// LowDelay makes the decoder use slice threads only. Frame threads
 	// (the default) hold one picture per extra thread until the next
 	// packet arrives: free when a whole segment arrives at once, since the
@@ -326,7 +330,12 @@ func (d *Decoder) receive(sd *streamDecoder, isVideo bool, h Handlers, st *Segme
 			sd.pic.Unref()
 			continue
 		}
-		v, err := frame.GetVideo(d.cfg.Width, d.cfg.Height)
+		width, height := d.cfg.Width, d.cfg.Height
+		if d.cfg.KeepSize {
+			width, height = sd.pic.Width(), sd.pic.Height()
+			d.conv.w, d.conv.h = width, height
+		}
+		v, err := frame.GetVideo(width, height)
 		if err != nil {
 			sd.pic.Unref()
 			return err

@@ -250,3 +250,28 @@ func TestBrokenFixturesDecodeAsFarAsTheyCan(t *testing.T) {
 		t.Fatalf("the manifest lists %d broken fixtures, want 3", n)
 	}
 }
+
+func TestKeepSizeHandsFramesOutAtTheirEncodedSize(t *testing.T) {
+	for _, name := range []string{"h264-aac-320x240", "h264-aac-854x480"} {
+		t.Run(name+" keeps its manifest size", func(t *testing.T) {
+			fx, err := loadManifest(t).Fixture(name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			vs, _ := fx.Video()
+			b, err := fx.Bytes()
+			if err != nil {
+				t.Fatal(err)
+			}
+			d, err := NewDecoder(DecoderConfig{Width: 64, Height: 64, KeepSize: true, MaxFramerate: NoFramerateCap})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer d.Close()
+			c, _ := decodeBytes(t, d, b)
+			if len(c.sizes) != 1 || c.sizes[[2]int{vs.Width, vs.Height}] != vs.Frames {
+				t.Fatalf("sizes %v, want %d frames of %dx%d", c.sizes, vs.Frames, vs.Width, vs.Height)
+			}
+		})
+	}
+}
