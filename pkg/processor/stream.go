@@ -133,6 +133,8 @@ func (s *stream) finished() bool {
 // run drives the stream to its end.
 func (s *stream) run() {
 	defer close(s.done)
+	s.log.Info("stream started", "subscribe_url", s.req.SubscribeURL, "publish_url", s.req.PublishURL,
+		"width", s.cfg.width, "height", s.cfg.height, "max_framerate", s.cfg.maxFramerate)
 	var side sync.WaitGroup
 	side.Go(s.heartbeat)
 	if s.req.ControlURL != "" {
@@ -164,6 +166,9 @@ func (s *stream) run() {
 	s.cancel()
 	side.Wait()
 	s.closeSideChannels()
+	c := s.counters()
+	s.log.Info("stream ended", "video_in", c.VideoIn, "video_out", c.VideoOut, "video_skipped", c.VideoSkipped,
+		"video_failed", c.VideoFailed, "audio_out", c.AudioOut, "segments_out", c.SegmentsOut)
 	s.p.streamEnded(s)
 }
 
