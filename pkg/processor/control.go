@@ -60,9 +60,10 @@ func newControlReader(url string, apply func(ctx context.Context, p Params), log
 	return &controlReader{url: strings.TrimSpace(url), apply: apply, log: log.With("channel", "control")}
 }
 
-// run reads control messages until ctx ends or the channel ends, which
-// both return nil. A channel the server does not know returns an error
-// wrapping errControlNotFound and trickle.ErrStreamNotFound; other failures
+// run reads control messages until ctx ends (nil) or the channel ends (an
+// error wrapping trickle.ErrStreamClosed). A channel the server does not
+// know returns an error wrapping errControlNotFound and
+// trickle.ErrStreamNotFound; other failures
 // (after the subscriber's own retries) return their error. apply runs on
 // run's goroutine, one message at a time.
 func (c *controlReader) run(ctx context.Context) error {
@@ -90,8 +91,9 @@ func (c *controlReader) run(ctx context.Context) error {
 			}
 			return nil
 		case errors.Is(err, trickle.ErrStreamClosed):
-			c.log.Debug("control channel ended")
-			return nil
+			// Closed, or gone (404) after it was read: either way the
+			// gateway has ended the session.
+			return fmt.Errorf("control channel ended: %w", err)
 		case errors.Is(err, trickle.ErrStreamNotFound):
 			return fmt.Errorf("%w: %w", errControlNotFound, err)
 		case err != nil:

@@ -123,8 +123,8 @@ func TestControlReaderAppliesMessagesInOrderAndEndsWithTheStream(t *testing.T) {
 	if err := pub.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if err := wait(); err != nil {
-		t.Fatalf("run after the stream ended: %v, want nil", err)
+	if err := wait(); !errors.Is(err, trickle.ErrStreamClosed) {
+		t.Fatalf("run after the stream ended: %v, want trickle.ErrStreamClosed", err)
 	}
 	if got := rec.all(); strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Fatalf("applied %q, want %q", got, want)

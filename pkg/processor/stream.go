@@ -244,9 +244,11 @@ func (s *stream) control() {
 		_ = s.p.applyParams(ctx, s, p, false)
 	}, s.log)
 	err := cr.run(s.inCtx)
-	if errors.Is(err, trickle.ErrStreamNotFound) {
-		// PyTrickle ends the stream when its control channel is gone.
-		s.log.Warn("control channel not found: ending the stream")
+	if errors.Is(err, trickle.ErrStreamNotFound) || errors.Is(err, trickle.ErrStreamClosed) {
+		// PyTrickle ends the stream when its control channel is gone
+		// (404); gotrickle does too when it was closed (the gateway ended
+		// the session).
+		s.log.Info("control channel gone: ending the stream", "err", err)
 		s.stopOnce.Do(s.inCancel)
 	} else if err != nil {
 		s.log.Warn("control channel ended", "err", err)
