@@ -113,10 +113,11 @@ func (v *Video) ReplaceTensorSize(width, height int, t []float32) error {
 	if width == v.Width && height == v.Height {
 		return v.ReplaceTensor(t)
 	}
-	pix := pixPool.get(len(t))
+	own := pixPool.get(len(t) + PixPadding)
+	pix := own[:len(t)]
 	floatsToBytes(pix, t)
 	old := v.own
-	v.Pix, v.own, v.Stride, v.Width, v.Height = pix, pix, 3*width, width, height
+	v.Pix, v.own, v.Stride, v.Width, v.Height = pix, own, 3*width, width, height
 	pixPool.put(old)
 	return nil
 }

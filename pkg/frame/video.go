@@ -36,6 +36,12 @@ type Video struct {
 	released bool
 }
 
+// PixPadding is how many bytes of capacity a frame made by this package
+// has past the end of Pix. FFmpeg's SIMD code may read (and write) a little
+// past the last pixel it is given, as FFmpeg's own buffers allow for; the
+// padding keeps that inside the frame's allocation.
+const PixPadding = 64
+
 // NewVideo returns a black width×height frame in fresh memory, with
 // Stride = 3×width. Release gives its buffer to the pool like a GetVideo
 // frame's. PTS and TimeBase are zero: set them if the frame goes to an
@@ -44,8 +50,8 @@ func NewVideo(width, height int) (*Video, error) {
 	if err := checkSize(width, height); err != nil {
 		return nil, err
 	}
-	pix := make([]byte, 3*width*height)
-	return &Video{Pix: pix, Stride: 3 * width, Width: width, Height: height, own: pix}, nil
+	own := make([]byte, 3*width*height+PixPadding)
+	return &Video{Pix: own[:3*width*height], Stride: 3 * width, Width: width, Height: height, own: own}, nil
 }
 
 // GetVideo is NewVideo drawing on the pool: its pixels are NOT zeroed and may
@@ -57,8 +63,8 @@ func GetVideo(width, height int) (*Video, error) {
 	if err := checkSize(width, height); err != nil {
 		return nil, err
 	}
-	pix := pixPool.get(3 * width * height)
-	return &Video{Pix: pix, Stride: 3 * width, Width: width, Height: height, own: pix}, nil
+	own := pixPool.get(3*width*height + PixPadding)
+	return &Video{Pix: own[:3*width*height], Stride: 3 * width, Width: width, Height: height, own: own}, nil
 }
 
 // Release gives the frame's pixel buffer back to the pool. The frame must

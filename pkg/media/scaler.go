@@ -73,6 +73,7 @@ type scaler struct {
 	threads        int
 	c              *C.struct_SwsContext
 	tmp            *C.AVFrame // wraps the Go side's pixels for one call
+	scratch        []byte     // a padded copy, for pixels without FFmpeg's padding
 	sw, sh, dw, dh int
 	sf, df         astiav.PixelFormat
 }
@@ -95,24 +96,52 @@ func (s *scaler) ensure(sw, sh int, sf astiav.PixelFormat, dw, dh int, df astiav
 	return nil
 }
 
+// ffPadding is the slack FFmpeg's SIMD code may read or write past the
+// last pixel of a picture (AV_INPUT_BUFFER_PADDING_SIZE). Frames from
+// pkg/frame carry it (frame.PixPadding); for others the scaler goes
+// through a padded copy.
+const ffPadding = 64
+
+// padded returns buf when it has ffPadding bytes of capacity past need,
+// else the scaler's scratch buffer (need bytes long, padded).
+func (s *scaler) padded(buf []byte, need int) ([]byte, bool) {
+	if cap(buf)-need >= ffPadding {
+		return buf, true
+	}
+	if cap(s.scratch) < need+ffPadding {
+		s.scratch = make([]byte, need+ffPadding)
+	}
+	return s.scratch[:need], false
+}
+
 // frameToPacked scales src into packed pixels in dst (rows stride apart).
 func (s *scaler) frameToPacked(src *astiav.Frame, dst []byte, stride int) error {
-	if len(dst) < (s.dh-1)*stride+s.dw*3 {
+	need := (s.dh-1)*stride + s.dw*3
+	if len(dst) < need {
 		return errPlane
 	}
-	if ret := C.gt_sws_frame_to_packed(s.c, s.tmp, cFrame(src), (*C.uint8_t)(unsafe.Pointer(&dst[0])), C.int(stride),
+	out, direct := s.padded(dst, need)
+	if ret := C.gt_sws_frame_to_packed(s.c, s.tmp, cFrame(src), (*C.uint8_t)(unsafe.Pointer(&out[0])), C.int(stride),
 		C.int(s.dw), C.int(s.dh)); ret < 0 {
 		return fmt.Errorf("media: scaling: %w", astiav.Error(ret))
+	}
+	if !direct {
+		copy(dst[:need], out)
 	}
 	return nil
 }
 
 // packedToFrame scales packed pixels (rows stride apart) into dst.
 func (s *scaler) packedToFrame(src []byte, stride int, dst *astiav.Frame) error {
-	if len(src) < (s.sh-1)*stride+s.sw*3 {
+	need := (s.sh-1)*stride + s.sw*3
+	if len(src) < need {
 		return errPlane
 	}
-	if ret := C.gt_sws_packed_to_frame(s.c, s.tmp, (*C.uint8_t)(unsafe.Pointer(&src[0])), C.int(stride),
+	in, direct := s.padded(src, need)
+	if !direct {
+		copy(in, src[:need])
+	}
+	if ret := C.gt_sws_packed_to_frame(s.c, s.tmp, (*C.uint8_t)(unsafe.Pointer(&in[0])), C.int(stride),
 		C.int(s.sw), C.int(s.sh), cFrame(dst)); ret < 0 {
 		return fmt.Errorf("media: scaling: %w", astiav.Error(ret))
 	}

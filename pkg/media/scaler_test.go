@@ -61,3 +61,41 @@ func TestScalerThreadsGiveTheSameBytes(t *testing.T) {
 		t.Fatal("yuv420p → rgb24 differs between 1 and 4 threads")
 	}
 }
+
+// Pixels without FFmpeg's padding (a caller's exact-size buffer) go
+// through a padded copy and give the same bytes as padded ones.
+func TestScalerGivesTheSameBytesWithAndWithoutPadding(t *testing.T) {
+	const w, h = 64, 48
+	exact := make([]byte, w*3*h) // cap == len: no slack past the last pixel
+	for i := range exact {
+		exact[i] = byte(i * 31)
+	}
+	roomy := make([]byte, len(exact), len(exact)+ffPadding)
+	copy(roomy, exact)
+	toYUV := func(src []byte) []byte {
+		s := scaler{threads: 2}
+		defer s.free()
+		if err := s.ensure(w, h, astiav.PixelFormatRgb24, w, h, astiav.PixelFormatYuv420P); err != nil {
+			t.Fatal(err)
+		}
+		f := astiav.AllocFrame()
+		defer f.Free()
+		f.SetWidth(w)
+		f.SetHeight(h)
+		f.SetPixelFormat(astiav.PixelFormatYuv420P)
+		if err := f.AllocBuffer(0); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.packedToFrame(src, w*3, f); err != nil {
+			t.Fatal(err)
+		}
+		b, err := f.Data().Bytes(1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	if !bytes.Equal(toYUV(exact), toYUV(roomy)) {
+		t.Fatal("the padded copy changed the result")
+	}
+}

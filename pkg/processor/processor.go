@@ -154,7 +154,10 @@ func (p *Processor) UpdateParams(ctx context.Context, params Params) error {
 		// Without a stream the one thing to do is retry a failed model
 		// load: a start cannot, as it is refused while loading failed.
 		if _, load := stripLoadModel(params); load {
-			return p.loader.load(ctx)
+			if err := p.loader.load(ctx); err != nil {
+				return fmt.Errorf("Model loading failed: %w", err)
+			}
+			return nil
 		}
 		return ErrNoStream
 	}
@@ -173,7 +176,7 @@ func (p *Processor) applyParams(ctx context.Context, s *stream, params Params, f
 	rest, loadRequested := stripLoadModel(params)
 	if loadRequested {
 		if err := p.loader.load(ctx); err != nil {
-			return fmt.Errorf("loading the model: %w", err)
+			return fmt.Errorf("Model loading failed: %w", err)
 		}
 	}
 	s.applyBuiltins(rest)
