@@ -136,7 +136,7 @@ var _ = BeforeSuite(func() {
 func startInProcess() {
 	cfg.inProcess = true
 	cfg.features["passthrough"], cfg.features["effects"] = true, true
-	p, err := processor.New(driver, processor.Config{Codecs: media.Codecs{}, Logger: quiet})
+	p, err := processor.New(driver, processor.Config{Codecs: media.Codecs{}, Logger: procLogger()})
 	if err != nil {
 		harness.HarnessError(err)
 	}
@@ -187,4 +187,13 @@ func randomName(prefix string) string {
 	var b [5]byte
 	rand.Read(b[:])
 	return prefix + "-" + hex.EncodeToString(b[:])
+}
+
+// procLogger is the in-process processor's logger: silent unless
+// TRICKLE_PROCESSOR_LOG=1 (for debugging the suite itself).
+func procLogger() *slog.Logger {
+	if os.Getenv("TRICKLE_PROCESSOR_LOG") == "1" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return quiet
 }

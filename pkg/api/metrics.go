@@ -175,6 +175,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.framesOut, n.VideoOut, "video")
 	counter(c.framesOut, n.AudioOut, "audio")
 	counter(c.framesSkipped, n.VideoSkipped, "video")
+	counter(c.framesSkipped, n.AudioSkipped, "audio")
 	counter(c.framesFailed, n.VideoFailed, "video")
 	counter(c.framesFailed, n.AudioFailed, "audio")
 	counter(c.framesDropped, n.VideoDropped, "video")

@@ -88,6 +88,7 @@ type Encoder struct {
 	lastPTS, lastIDR int64
 	started          bool
 	segments         int
+	lost             int // segments the sink refused part-way
 	closed           bool
 }
 
@@ -103,14 +104,16 @@ func (b *writeBox) write(p []byte) (int, error) {
 	if b.w == nil {
 		return 0, errors.New("media: no segment open")
 	}
+	// A segment the sink refused is lost, but FFmpeg must not see the
+	// error: its output context would stay failed for every later segment.
+	// The rest of this segment is dropped and counted when it ends.
 	if b.err != nil {
-		return 0, b.err
+		return len(p), nil
 	}
-	n, err := b.w.Write(p)
-	if err != nil {
+	if _, err := b.w.Write(p); err != nil {
 		b.err = err
 	}
-	return n, err
+	return len(p), nil
 }
 
 // NewEncoder checks cfg; the encoder opens on the first frame.
@@ -231,6 +234,11 @@ func (e *Encoder) openOutput() error {
 
 // Segments returns how many segments have been started.
 func (e *Encoder) Segments() int { return e.segments }
+
+// LostSegments is how many segments the sink failed part-way (a write
+// returned an error): their remaining bytes were dropped and encoding went
+// on with the next segment.
+func (e *Encoder) LostSegments() int { return e.lost }
 
 // WriteVideo encodes one frame. Timestamps must increase; a frame that does
 // not move time forward is given the next tick so the encoder accepts it.
@@ -448,8 +456,11 @@ func (e *Encoder) finishSegment() error {
 		return e.segmentErr("finishing the segment", err)
 	}
 	if e.out.err != nil {
+		// The sink refused it part-way (e.g. the trickle server failed the
+		// POST): the segment is lost, the stream goes on with the next.
 		w.Close()
-		return fmt.Errorf("media: writing the segment: %w", e.out.err)
+		e.lost++
+		return nil
 	}
 	if err := w.Close(); err != nil {
 		return fmt.Errorf("media: closing the segment: %w", err)

@@ -197,3 +197,67 @@ func TestEncoderRefusesBadSettingsAndReportsSinkErrors(t *testing.T) {
 		}
 	})
 }
+
+// failingSeg refuses writes after its first n bytes, as a trickle POST
+// that the server fails part-way.
+type failingSeg struct {
+	memSeg
+	n int
+}
+
+func (f *failingSeg) Write(p []byte) (int, error) {
+	if f.Len()+len(p) > f.n {
+		return 0, errors.New("server failed the POST")
+	}
+	return f.memSeg.Write(p)
+}
+
+type lossySink struct {
+	memSink
+	failIndex int // the segment (0-based) whose writes fail
+}
+
+func (s *lossySink) NextSegment() (io.WriteCloser, error) {
+	if len(s.segs) == s.failIndex {
+		seg := &failingSeg{n: 1000}
+		s.segs = append(s.segs, &seg.memSeg)
+		return seg, nil
+	}
+	return s.memSink.NextSegment()
+}
+
+// A segment the sink fails part-way is lost on its own: the segments after
+// it carry their frames and decode (FFmpeg's output must not stay failed).
+func TestASegmentTheSinkFailsCostsOnlyItself(t *testing.T) {
+	sink := &lossySink{failIndex: 1}
+	enc, err := NewEncoder(EncoderConfig{GOP: time.Second}, sink)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const fps, seconds = 30, 4
+	for i := range fps * seconds {
+		v, _ := frame.NewVideo(64, 48)
+		for j := range v.Pix {
+			v.Pix[j] = byte(i + j)
+		}
+		v.PTS, v.TimeBase = int64(i), frame.Rational{Num: 1, Den: fps}
+		if err := enc.WriteVideo(v); err != nil {
+			t.Fatalf("frame %d: %v", i, err)
+		}
+		v.Release()
+	}
+	if err := enc.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if enc.LostSegments() != 1 {
+		t.Fatalf("%d segments lost, want 1", enc.LostSegments())
+	}
+	if len(sink.segs) != seconds {
+		t.Fatalf("%d segments, want %d", len(sink.segs), seconds)
+	}
+	for i, s := range sink.segs[2:] {
+		if got := len(decodeAll(t, 64, 48, s.Bytes())); got != fps {
+			t.Errorf("segment %d after the lost one decodes to %d frames, want %d", i+2, got, fps)
+		}
+	}
+}
