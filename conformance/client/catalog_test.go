@@ -17,7 +17,7 @@ import (
 // prefix is the label of at least one spec (harness.Req("ID", ...)) in the
 // suite's *_test.go files, and no label names an ID the spec lacks.
 
-var reqLabel = regexp.MustCompile(`harness\.Req\(\s*"(TRK-[A-Z]+-\d{3})"`)
+var reqLabel = regexp.MustCompile(`harness\.Req\(\s*"((?:TRK-[A-Z]+|PROC)-\d{3})"`)
 
 // labelledIDs returns the requirement IDs labelled in dir's *_test.go files.
 func labelledIDs(t *testing.T, dir string) map[string]int {
@@ -42,10 +42,10 @@ func labelledIDs(t *testing.T, dir string) map[string]int {
 	return ids
 }
 
-func checkCoverage(t *testing.T, dir, prefix string) {
+func checkCoverage(t *testing.T, doc, dir, prefix string) {
 	t.Helper()
 	var want []string
-	for _, r := range harness.ParseRequirements(spec.Trickle) {
+	for _, r := range harness.ParseRequirements(doc) {
 		if strings.HasPrefix(r.ID, prefix) {
 			want = append(want, r.ID)
 		}
@@ -75,11 +75,15 @@ func checkCoverage(t *testing.T, dir, prefix string) {
 }
 
 func TestClientSuiteLabelsEveryClientRequirement(t *testing.T) {
-	checkCoverage(t, ".", "TRK-CLI-")
+	checkCoverage(t, spec.Trickle, ".", "TRK-CLI-")
 }
 
 // The server suite is written by others; this fails until it covers every
 // TRK-SRV requirement.
 func TestServerSuiteLabelsEveryServerRequirement(t *testing.T) {
-	checkCoverage(t, filepath.Join("..", "server"), "TRK-SRV-")
+	checkCoverage(t, spec.Trickle, filepath.Join("..", "server"), "TRK-SRV-")
+}
+
+func TestProcessorSuiteLabelsEveryProcessorRequirement(t *testing.T) {
+	checkCoverage(t, spec.ProcessorAPI, filepath.Join("..", "processor"), "PROC-")
 }
