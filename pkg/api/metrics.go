@@ -90,6 +90,8 @@ type collector struct {
 	segments      *prometheus.Desc
 	segmentBytes  *prometheus.Desc
 	corrupt       *prometheus.Desc
+	encodeErrors  *prometheus.Desc
+	segmentsLost  *prometheus.Desc
 	eventsDropped *prometheus.Desc
 	dataDropped   *prometheus.Desc
 
@@ -111,12 +113,14 @@ func newCollector(b Backend, cfg Config, log *slog.Logger) *collector {
 			"direction", "media"),
 		framesIn:      d("frames_in_total", "Frames decoded from the input, by media.", "media"),
 		framesOut:     d("frames_out_total", "Frames sent to the encoder, by media.", "media"),
-		framesSkipped: d("frames_skipped_total", "Video frames the frame skipper left out.", "media"),
+		framesSkipped: d("frames_skipped_total", "Frames left out to keep up (full queue or too late), by media.", "media"),
 		framesFailed:  d("frames_failed_total", "Frames whose handler failed (sent unchanged), by media.", "media"),
 		framesDropped: d("frames_dropped_total", "Video frames a handler dropped.", "media"),
 		segments:      d("segments_total", "Trickle media segments received (in) and published (out).", "direction"),
 		segmentBytes:  d("segment_bytes_total", "Trickle media segment bytes received (in) and published (out).", "direction"),
-		corrupt:       d("corrupt_segments_total", "Input segments the decoder could not read.", nil...),
+		corrupt:       d("corrupt_segments_total", "Input segments the decoder could not read, or read with rejected packets.", nil...),
+		encodeErrors:  d("encode_errors_total", "Frames the encoder refused (neither sent nor skipped).", nil...),
+		segmentsLost:  d("segments_lost_total", "Output segments the trickle server failed part-way.", nil...),
 		eventsDropped: d("events_dropped_total", "Monitoring events dropped because the events queue was full.", nil...),
 		dataDropped:   d("data_dropped_total", "Data-channel items dropped because the data queue was full.", nil...),
 		buildLabels:   [4]string{cfg.Version, cfg.AppVersion, cfg.Pipeline, cfg.ModelID},
@@ -127,7 +131,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		c.buildInfo, c.state, c.activeStreams, c.fps, c.framesIn, c.framesOut,
 		c.framesSkipped, c.framesFailed, c.framesDropped, c.segments, c.segmentBytes,
-		c.corrupt, c.eventsDropped, c.dataDropped,
+		c.corrupt, c.encodeErrors, c.segmentsLost, c.eventsDropped, c.dataDropped,
 	} {
 		ch <- d
 	}
@@ -184,6 +188,8 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.segmentBytes, n.BytesIn, "in")
 	counter(c.segmentBytes, n.BytesOut, "out")
 	counter(c.corrupt, n.CorruptInput)
+	counter(c.encodeErrors, n.EncodeErrors)
+	counter(c.segmentsLost, n.SegmentsLost)
 	counter(c.eventsDropped, n.EventsDropped)
 	counter(c.dataDropped, n.DataDropped)
 }

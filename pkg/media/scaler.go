@@ -64,6 +64,8 @@ import (
 	"unsafe"
 
 	"github.com/asticode/go-astiav"
+
+	"github.com/gotrickle/gotrickle/pkg/frame"
 )
 
 // scaler converts between one source and one destination geometry.
@@ -97,10 +99,9 @@ func (s *scaler) ensure(sw, sh int, sf astiav.PixelFormat, dw, dh int, df astiav
 }
 
 // ffPadding is the slack FFmpeg's SIMD code may read or write past the
-// last pixel of a picture (AV_INPUT_BUFFER_PADDING_SIZE). Frames from
-// pkg/frame carry it (frame.PixPadding); for others the scaler goes
-// through a padded copy.
-const ffPadding = 64
+// last pixel of a picture; frames from pkg/frame carry it, for others the
+// scaler goes through a padded copy.
+const ffPadding = frame.PixPadding
 
 // padded returns buf when it has ffPadding bytes of capacity past need,
 // else the scaler's scratch buffer (need bytes long, padded).

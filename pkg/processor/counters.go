@@ -7,7 +7,7 @@ type counters struct {
 	videoIn, videoOut, videoSkipped, videoFailed, videoDropped atomic.Uint64
 	audioIn, audioOut, audioSkipped, audioFailed               atomic.Uint64
 	segmentsIn, segmentsOut, bytesIn, bytesOut                 atomic.Uint64
-	corrupt, badSegments, encodeErrors                         atomic.Uint64
+	badSegments, encodeErrors, segmentsLost                    atomic.Uint64
 }
 
 func (s *stream) counters() Counters {
@@ -18,7 +18,7 @@ func (s *stream) counters() Counters {
 		AudioIn: c.audioIn.Load(), AudioOut: c.audioOut.Load(), AudioSkipped: c.audioSkipped.Load(), AudioFailed: c.audioFailed.Load(),
 		SegmentsIn: c.segmentsIn.Load(), SegmentsOut: c.segmentsOut.Load(),
 		BytesIn: c.bytesIn.Load(), BytesOut: c.bytesOut.Load(),
-		CorruptInput:  c.corrupt.Load() + c.badSegments.Load(),
+		CorruptInput: c.badSegments.Load(), EncodeErrors: c.encodeErrors.Load(), SegmentsLost: c.segmentsLost.Load(),
 		EventsDropped: s.events.Dropped(), DataDropped: s.data.Dropped(),
 	}
 }

@@ -53,10 +53,13 @@ func (s *stream) ingest() {
 		info, err := dec.DecodeSegment(s.inCtx, &countingReader{r: seg, n: &s.ctr.bytesIn}, handlers)
 		unblock()
 		seg.Close()
-		s.ctr.corrupt.Add(uint64(info.Corrupt))
-		if err != nil && s.inCtx.Err() == nil {
+		switch {
+		case err != nil && s.inCtx.Err() == nil:
 			s.ctr.badSegments.Add(1)
 			s.log.Warn("input segment skipped", "seq", seg.Seq, "err", err)
+		case info.Corrupt > 0:
+			s.ctr.badSegments.Add(1)
+			s.log.Warn("input segment partly corrupt", "seq", seg.Seq, "rejected", info.Corrupt)
 		}
 		if first {
 			s.sendEvent(typedEvent("receive_first_ingest_segment"), "")

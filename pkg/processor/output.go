@@ -115,10 +115,14 @@ type countingSegment struct {
 	w     io.WriteCloser
 	s     *stream
 	wrote bool
+	err   error // the first write error: the segment is lost
 }
 
 func (c *countingSegment) Write(p []byte) (int, error) {
 	n, err := c.w.Write(p)
+	if err != nil && c.err == nil {
+		c.err = err
+	}
 	c.s.ctr.bytesOut.Add(uint64(n))
 	if n > 0 && !c.wrote {
 		c.wrote = true
@@ -130,8 +134,16 @@ func (c *countingSegment) Write(p []byte) (int, error) {
 }
 
 func (c *countingSegment) Close() error {
+	err := c.w.Close()
+	if c.err != nil {
+		// The encoder drops the rest of a failed segment and goes on.
+		if n := c.s.ctr.segmentsLost.Add(1); n == 1 || n%100 == 0 {
+			c.s.log.Warn("output segment lost", "err", c.err, "lost", n)
+		}
+		return err
+	}
 	c.s.ctr.segmentsOut.Add(1)
-	return c.w.Close()
+	return err
 }
 
 // markFirstSent is called with o.mu held (the encoder writes under it).

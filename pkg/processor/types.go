@@ -90,7 +90,10 @@ type Counters struct {
 	CorruptInput uint64 `json:"corrupt_segments_in"`
 	// EncodeErrors counts frames the encoder refused or that came when no
 	// encoder could start: they are neither sent nor skipped.
-	EncodeErrors  uint64 `json:"encode_errors"`
+	EncodeErrors uint64 `json:"encode_errors"`
+	// SegmentsLost counts output segments the server failed part-way
+	// (not in SegmentsOut).
+	SegmentsLost  uint64 `json:"segments_lost"`
 	EventsDropped uint64 `json:"events_dropped"`
 	DataDropped   uint64 `json:"data_dropped"`
 }
