@@ -285,6 +285,12 @@ func (d *Decoder) DecodeSegment(ctx context.Context, r io.Reader, h Handlers) (s
 	if rerr := readErr(nil); rerr != nil {
 		return st, rerr
 	}
+	// A trickle segment is whole MPEG-TS packets; a partial one at the end
+	// means the segment was cut short (its last picture is lost), which
+	// the demuxer itself does not report.
+	if n := sr.n; n%188 != 0 && n%192 != 0 && n%204 != 0 {
+		st.Corrupt++
+	}
 	// The segment is complete: drain the decoders so none of its frames
 	// waits for the next segment.
 	for _, sd := range []*streamDecoder{video, audio} {

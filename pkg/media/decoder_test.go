@@ -275,3 +275,36 @@ func TestKeepSizeHandsFramesOutAtTheirEncodedSize(t *testing.T) {
 		})
 	}
 }
+
+func TestASegmentCutShortIsReportedCorrupt(t *testing.T) {
+	m := loadManifest(t)
+	cases := []struct {
+		name    string
+		fixture string
+		corrupt bool
+	}{
+		{"a segment cut mid-packet is counted", "broken-truncated", true},
+		{"a whole segment is not", "h264-aac-320x240", false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			fx, err := m.Fixture(c.fixture)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := fx.Bytes()
+			if err != nil {
+				t.Fatal(err)
+			}
+			d, err := NewDecoder(DecoderConfig{Width: 64, Height: 64, MaxFramerate: NoFramerateCap})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer d.Close()
+			_, st := decodeBytes(t, d, b)
+			if (st.Corrupt > 0) != c.corrupt {
+				t.Fatalf("Corrupt = %d, want corrupt %v", st.Corrupt, c.corrupt)
+			}
+		})
+	}
+}
