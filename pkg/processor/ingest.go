@@ -44,6 +44,9 @@ func (s *stream) ingest() {
 			s.log.Info("input ended", "reason", err)
 			return
 		case err != nil:
+			// Logged, not an ERROR state: pkg/api refuses starts while
+			// /health says ERROR, and a dead input must not block the next
+			// stream (PROC-017).
 			s.log.Error("input failed", "err", err)
 			return
 		}

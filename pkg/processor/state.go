@@ -13,9 +13,10 @@ const (
 	// control channel). It clears on the next successful update, on stop,
 	// or when a new stream starts.
 	causeParams
-	// causeStream: a stream failed at runtime (its transport could not
-	// start or broke). It outlives the failed stream, so /health shows it,
-	// and clears when a new stream starts.
+	// causeStream: a stream failed at runtime. Nothing sets it today: a
+	// dead input is only logged, because pkg/api refuses starts while
+	// /health says ERROR and a failed stream must not block the next
+	// (PROC-017). It would clear when a new stream starts.
 	causeStream
 	// causeModelLoad: LoadModel failed. It clears only on a successful
 	// load retry, and blocks starting a stream until then.
