@@ -1,35 +1,15 @@
 package media
 
-// go-astiav v0.16.0 cannot read or write an AVFrame's planes from Go
-// without allocating, nor make a frame writable. These few C helpers do
-// exactly that, row by row, honouring the frame's line sizes.
+// go-astiav v0.16.0 cannot copy an AVFrame's audio planes from Go without
+// allocating, make a frame writable, or read best_effort_timestamp. These
+// few C helpers do exactly that. (Pictures cross the boundary through
+// swscale, in scaler.go.)
 
 //#cgo pkg-config: libavutil
 //#include <stdint.h>
 //#include <string.h>
 //#include <libavutil/frame.h>
 //#include <libavutil/samplefmt.h>
-//
-//static int gt_plane_ok(const AVFrame *f, int plane, int x, int y, int row_bytes, int rows) {
-//	if (plane < 0 || plane >= AV_NUM_DATA_POINTERS || !f->data[plane]) return 0;
-//	if (x < 0 || y < 0 || row_bytes < 0 || rows < 0) return 0;
-//	if (x + row_bytes > f->linesize[plane]) return 0;
-//	return 1;
-//}
-//
-//static int gt_copy_out(const AVFrame *f, int plane, int x, int y, uint8_t *dst, int dst_stride, int row_bytes, int rows) {
-//	if (!gt_plane_ok(f, plane, x, y, row_bytes, rows)) return -1;
-//	const uint8_t *src = f->data[plane] + (ptrdiff_t)y * f->linesize[plane] + x;
-//	for (int r = 0; r < rows; r++) memcpy(dst + (ptrdiff_t)r * dst_stride, src + (ptrdiff_t)r * f->linesize[plane], row_bytes);
-//	return 0;
-//}
-//
-//static int gt_copy_in(AVFrame *f, int plane, const uint8_t *src, int src_stride, int row_bytes, int rows) {
-//	if (!gt_plane_ok(f, plane, 0, 0, row_bytes, rows)) return -1;
-//	uint8_t *dst = f->data[plane];
-//	for (int r = 0; r < rows; r++) memcpy(dst + (ptrdiff_t)r * f->linesize[plane], src + (ptrdiff_t)r * src_stride, row_bytes);
-//	return 0;
-//}
 //
 //static int gt_make_writable(AVFrame *f) { return av_frame_make_writable(f); }
 //
@@ -61,39 +41,6 @@ import (
 var errPlane = errors.New("media: plane copy out of the frame's bounds")
 
 func cFrame(f *astiav.Frame) *C.AVFrame { return (*C.AVFrame)(f.UnsafePointer()) }
-
-// copyOut copies rows×rowBytes bytes starting at byte x of row y of a plane
-// into dst (rows dstStride apart). The caller checks y+rows is within the
-// plane's height.
-func copyOut(f *astiav.Frame, plane, x, y int, dst []byte, dstStride, rowBytes, rows int) error {
-	if rows == 0 || rowBytes == 0 {
-		return nil
-	}
-	if len(dst) < (rows-1)*dstStride+rowBytes {
-		return errPlane
-	}
-	if C.gt_copy_out(cFrame(f), C.int(plane), C.int(x), C.int(y), (*C.uint8_t)(unsafe.Pointer(&dst[0])),
-		C.int(dstStride), C.int(rowBytes), C.int(rows)) != 0 {
-		return errPlane
-	}
-	return nil
-}
-
-// copyIn copies rows×rowBytes bytes from src (rows srcStride apart) to the
-// top-left of a plane.
-func copyIn(f *astiav.Frame, plane int, src []byte, srcStride, rowBytes, rows int) error {
-	if rows == 0 || rowBytes == 0 {
-		return nil
-	}
-	if len(src) < (rows-1)*srcStride+rowBytes || rows > f.Height() {
-		return errPlane
-	}
-	if C.gt_copy_in(cFrame(f), C.int(plane), (*C.uint8_t)(unsafe.Pointer(&src[0])),
-		C.int(srcStride), C.int(rowBytes), C.int(rows)) != 0 {
-		return errPlane
-	}
-	return nil
-}
 
 // makeWritable gives f buffers of its own if an encoder still holds them.
 func makeWritable(f *astiav.Frame) error {

@@ -79,7 +79,7 @@ func NewDecoder(cfg DecoderConfig) (*Decoder, error) {
 		return nil, err
 	}
 	quietFFmpeg()
-	d := &Decoder{cfg: cfg, conv: converter{w: cfg.Width, h: cfg.Height, direct: scaler{threads: cfg.Threads}}}
+	d := &Decoder{cfg: cfg, conv: converter{w: cfg.Width, h: cfg.Height, direct: scaler{threads: cfg.Threads}, cover: scaler{threads: cfg.Threads}}}
 	d.cap.set(cfg.MaxFramerate)
 	return d, nil
 }
