@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gotrickle/gotrickle/internal/mpegts"
 	"github.com/gotrickle/gotrickle/pkg/frame"
 	"github.com/gotrickle/gotrickle/pkg/media"
 	"github.com/gotrickle/gotrickle/pkg/processor"
@@ -301,13 +302,13 @@ func (r *procRig) readOutput(ctx context.Context) <-chan *outStream {
 			return
 		}
 		defer sub.Close()
-		t := newPESTracker(func(pts, last int64) {
+		t := mpegts.NewTracker(func(p mpegts.PES) {
 			o.frames++
-			if pts < 0 {
+			if p.PTS < 0 {
 				o.noPTS++
 				return
 			}
-			o.last[pts] = last
+			o.last[p.PTS] = p.Last
 		})
 		buf := make([]byte, 64<<10)
 		for {
@@ -321,7 +322,7 @@ func (r *procRig) readOutput(ctx context.Context) <-chan *outStream {
 			}
 			for {
 				n, err := seg.Read(buf)
-				t.write(buf[:n], r.stamp())
+				t.Write(buf[:n], r.stamp())
 				if err == io.EOF {
 					break
 				}
@@ -331,9 +332,9 @@ func (r *procRig) readOutput(ctx context.Context) <-chan *outStream {
 					return
 				}
 			}
-			t.end()
+			t.End()
 			seg.Close()
-			o.bad = t.bad
+			o.bad = t.Bad()
 		}
 	}()
 	return res
@@ -403,11 +404,11 @@ func benchProcFlatOut(b *testing.B) {
 // are a warm-up and are not counted.
 func benchProcLatency(b *testing.B, live bool) {
 	segs := segmentsOf(b, benchInput(b, procSize))
-	frames := make([][]tsFrame, len(segs))
+	frames := make([][]mpegts.Frame, len(segs))
 	n := 0
 	for k, s := range segs {
 		var err error
-		if frames[k], err = tsVideoFrames(s); err != nil {
+		if frames[k], err = mpegts.VideoFrames(s); err != nil {
 			b.Fatalf("segment %d: %v", k, err)
 		}
 		n += len(frames[k])
@@ -437,12 +438,12 @@ func benchProcLatency(b *testing.B, live bool) {
 				prev := 0
 				for _, f := range frames[k] {
 					time.Sleep(time.Until(t0.Add(time.Duration(i) * time.Second / procRate)))
-					if _, err := w.Write(s[prev:f.end]); err != nil {
+					if _, err := w.Write(s[prev:f.End]); err != nil {
 						b.Fatal(err)
 					}
-					prev = f.end
+					prev = f.End
 					if k > 0 {
-						in[f.pts] = r.stamp()
+						in[f.PTS] = r.stamp()
 					}
 					i++
 				}
@@ -459,7 +460,7 @@ func benchProcLatency(b *testing.B, live bool) {
 				st := r.stamp()
 				for _, f := range frames[k] {
 					if k > 0 {
-						in[f.pts] = st
+						in[f.PTS] = st
 					}
 				}
 			}
@@ -494,22 +495,16 @@ func benchProcLatency(b *testing.B, live bool) {
 		b.Fatal("no input frame came out")
 	}
 	slices.Sort(lat)
-	b.ReportMetric(percentile(lat, 50), "p50-ms")
-	b.ReportMetric(percentile(lat, 95), "p95-ms")
-	b.ReportMetric(percentile(lat, 99), "p99-ms")
+	b.ReportMetric(mpegts.Percentile(lat, 50), "p50-ms")
+	b.ReportMetric(mpegts.Percentile(lat, 95), "p95-ms")
+	b.ReportMetric(mpegts.Percentile(lat, 99), "p99-ms")
 	b.ReportMetric(lat[len(lat)-1], "max-ms")
 	b.ReportMetric(float64(lost)/float64(b.N), "frames-lost")
 	if len(dec) > 0 {
 		slices.Sort(dec)
-		b.ReportMetric(percentile(dec, 50), "decoded-p50-ms")
-		b.ReportMetric(percentile(dec, 95), "decoded-p95-ms")
+		b.ReportMetric(mpegts.Percentile(dec, 50), "decoded-p50-ms")
+		b.ReportMetric(mpegts.Percentile(dec, 95), "decoded-p95-ms")
 	}
-}
-
-// percentile of sorted values, nearest rank.
-func percentile(sorted []float64, p float64) float64 {
-	i := int(float64(len(sorted))*p/100+0.999999) - 1
-	return sorted[max(0, min(i, len(sorted)-1))]
 }
 
 // overloadInputEnv, set, makes the overload benchmark measure in this
@@ -585,9 +580,9 @@ func overloadRun(b *testing.B, dir string) {
 		b.Fatalf("no input segments in %s", dir)
 	}
 	for _, s := range slices.Clone(segs) {
-		segs = append(segs, shiftTS(s, 10*90000))
+		segs = append(segs, mpegts.Shift(s, 10*90000))
 	}
-	if f, err := tsVideoFrames(segs[len(segs)/2]); err != nil || len(f) == 0 {
+	if f, err := mpegts.VideoFrames(segs[len(segs)/2]); err != nil || len(f) == 0 {
 		b.Fatalf("shifted input: %v", err)
 	}
 	slow := processor.Funcs{Video: func(ctx context.Context, v *frame.Video) (*frame.Video, error) {

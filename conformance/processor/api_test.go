@@ -1,12 +1,7 @@
 package processor_test
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"fmt"
-	"io"
-	"net/http"
 	"strings"
 	"sync"
 	"time"
@@ -16,52 +11,10 @@ import (
 
 	"github.com/gotrickle/gotrickle/conformance/harness"
 	"github.com/gotrickle/gotrickle/fixtures"
-	"github.com/gotrickle/gotrickle/pkg/trickle"
 )
 
 // HTTP API specs: routes, bodies, start/stop/status, version and hardware
 // (docs/spec/processor-api.md §5, §7.1, §7.3, §8, §9).
-
-// apiCallAt is call() against another base URL (a spec's own processor).
-func apiCallAt(base, method, path string, body []byte, contentType string) reply {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	var rd io.Reader
-	if body != nil {
-		rd = bytes.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, base+path, rd)
-	if err != nil {
-		return reply{err: err}
-	}
-	if body != nil {
-		if contentType == "" {
-			contentType = "application/json"
-		}
-		req.Header.Set("Content-Type", contentType)
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return reply{err: err}
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
-	r := reply{status: resp.StatusCode, header: resp.Header, body: b, err: err}
-	var m map[string]any
-	if json.Unmarshal(b, &m) == nil {
-		r.json = m
-	}
-	return r
-}
-
-// apiMustJSON marshals v.
-func apiMustJSON(v any) []byte {
-	b, err := json.Marshal(v)
-	if err != nil {
-		panic(err)
-	}
-	return b
-}
 
 // apiExpectJSON checks that rep is a JSON object with a JSON content type.
 func apiExpectJSON(rep reply) {
@@ -111,16 +64,6 @@ func apiExpectState(v any, health string) map[string]any {
 		Expect(m["error_message"]).To(BeNil(), "error_message without an error: %v", m)
 	}
 	return m
-}
-
-// apiStatus is GET {prefix}/stream/status as a JSON object.
-func apiStatus() map[string]any {
-	GinkgoHelper()
-	rep := call("GET", stream("status"), nil, "")
-	Expect(rep.err).NotTo(HaveOccurred())
-	Expect(rep.status).To(Equal(200), "status: %s", rep.body)
-	Expect(rep.json).NotTo(BeNil(), "status body %q", rep.body)
-	return rep.json
 }
 
 // apiOtherPrefix is a stream route under a prefix the processor does not use.
@@ -272,7 +215,7 @@ var _ = Describe("HTTP API", func() {
 			r := newRun()
 			req := r.request(nil)
 			req["pad"] = strings.Repeat("a", 1<<20+1024)
-			rep := call("POST", route(), apiMustJSON(req), "")
+			rep := call("POST", route(), mustJSON(req), "")
 			apiExpectError(rep, 413, "")
 			Expect(health()).To(Equal("IDLE"))
 			Expect(apiStatus()).To(HaveKeyWithValue("active_streams", 0.0))
@@ -407,7 +350,7 @@ var _ = Describe("Starting a stream", func() {
 		pub := r.publish(pctx, segs, time.Second, true)
 		time.Sleep(1800 * time.Millisecond)
 		other := newRun()
-		rep := call("POST", stream("start"), apiMustJSON(other.request(nil)), "text/plain")
+		rep := call("POST", stream("start"), mustJSON(other.request(nil)), "text/plain")
 		apiExpectError(rep, 400, "Error starting stream: ")
 		rep = postJSON(stream("start"), other.request(map[string]any{"width": 320}))
 		apiExpectError(rep, 400, "Error starting stream: ")
@@ -437,7 +380,7 @@ var _ = Describe("Starting a stream", func() {
 		for i, r := range runs {
 			wg.Go(func() {
 				defer GinkgoRecover()
-				codes[i] = call("POST", stream("start"), apiMustJSON(r.request(nil)), "").status
+				codes[i] = call("POST", stream("start"), mustJSON(r.request(nil)), "").status
 			})
 		}
 		wg.Wait()
@@ -692,45 +635,15 @@ var _ = Describe("Status", func() {
 // its duration, in 30 equal slices, so that frames arrive spread over the
 // second instead of at once. It ends the input afterwards.
 func apiPublishLive(ctx context.Context, r *run, segs []fixtures.Segment) error {
-	select {
-	case <-time.After(300 * time.Millisecond):
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	pub, err := trickle.NewPublisher(ctx, trickle.PublisherConfig{URL: cfg.suiteURL + r.in, Logger: quiet})
+	b, err := segBytes(segs)
 	if err != nil {
 		return err
 	}
-	defer pub.Close(context.WithoutCancel(ctx))
-	next := time.Now()
+	durs := make([]float64, len(segs))
 	for i, s := range segs {
-		b, err := s.Bytes()
-		if err != nil {
-			return err
-		}
-		w, err := pub.Next(ctx)
-		if err != nil {
-			return fmt.Errorf("segment %d: %w", i, err)
-		}
-		const slices = 30
-		step := time.Duration(s.DurationSeconds * float64(time.Second) / slices)
-		for j := range slices {
-			chunk := b[len(b)*j/slices : len(b)*(j+1)/slices]
-			if _, err := w.Write(chunk); err != nil {
-				return fmt.Errorf("segment %d: %w", i, err)
-			}
-			next = next.Add(step)
-			select {
-			case <-time.After(time.Until(next)):
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-		}
-		if err := w.Close(); err != nil {
-			return fmt.Errorf("segment %d: %w", i, err)
-		}
+		durs[i] = s.DurationSeconds
 	}
-	return nil
+	return r.feed(ctx, b, feedOpts{pause: true, write: spreadWrites(ctx, durs, 30), end: true})
 }
 
 var _ = Describe("Version and hardware", func() {

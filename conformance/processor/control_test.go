@@ -154,6 +154,7 @@ var _ = Describe("The control channel", func() {
 			{"prompt": "two", "width": "wide", "max_framerate": -3, "nested": map[string]any{"a": []any{1.0, "x"}}},
 			{"prompt": "three", "max_framerate": 12},
 		}
+		r.chanAwaitControlReader()
 		for _, m := range msgs {
 			r.sendControl(ctx, m)
 		}
@@ -180,6 +181,7 @@ var _ = Describe("The control channel", func() {
 		log := chanRecordParams("")
 		r := newRun()
 		r.start(nil)
+		r.chanAwaitControlReader()
 		for _, b := range []string{`{"keep":"alive"}`, `{not json`, `[1]`, ``, `null`, `"text"`, `{"prompt":"ok"}`} {
 			r.chanSendRaw(ctx, []byte(b))
 		}
@@ -282,6 +284,7 @@ var _ = Describe("The control channel", func() {
 		log := chanRecordParams("")
 		r := newRun()
 		r.start(nil)
+		r.chanAwaitControlReader()
 		var b strings.Builder
 		for i := 0; b.Len() < 100<<10; i++ {
 			fmt.Fprintf(&b, "%07d;", i)

@@ -243,35 +243,15 @@ func (r *run) chanFresh(ch *string) {
 // before(i) ahead of segment i (nil: nothing); with end it then closes the
 // input channel.
 func (r *run) chanPublish(ctx context.Context, segs []fixtures.Segment, period time.Duration, end bool, before func(i int)) error {
-	pub, err := trickle.NewPublisher(ctx, trickle.PublisherConfig{URL: cfg.suiteURL + r.in, Logger: quiet})
+	b, err := segBytes(segs)
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if end {
-			pub.Close(context.WithoutCancel(ctx))
-		}
-	}()
-	for i, s := range segs {
-		if before != nil {
-			before(i)
-		}
-		b, err := s.Bytes()
-		if err != nil {
-			return err
-		}
-		if _, err := pub.Write(ctx, bytes.NewReader(b)); err != nil {
-			return fmt.Errorf("input segment %d: %w", i, err)
-		}
-		if i < len(segs)-1 {
-			select {
-			case <-time.After(period):
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-		}
+	o := feedOpts{period: period, end: end}
+	if before != nil {
+		o.before = func(i int) error { before(i); return nil }
 	}
-	return nil
+	return r.feed(ctx, b, o)
 }
 
 // chanSendRaw publishes body as one control segment, as it is.
@@ -288,30 +268,62 @@ func (r *run) chanSendRaw(ctx context.Context, body []byte) {
 	Expect(err).NotTo(HaveOccurred())
 }
 
+// chanAwaitControlReader waits until the processor has asked for a control
+// segment. It reads the channel from the current segment on (seq -2), so
+// messages sent before its first GET would collapse into the latest one.
+func (r *run) chanAwaitControlReader() {
+	GinkgoHelper()
+	Eventually(func() bool {
+		for _, q := range suite.Requests() {
+			if q.Method == "GET" && q.Channel == r.control {
+				return true
+			}
+		}
+		return false
+	}).WithTimeout(cfg.reaction+5*time.Second).WithPolling(20*time.Millisecond).Should(BeTrue(),
+		"the processor never read its control channel")
+}
+
 // chanHealthWatch polls /health until ctx ends and returns a function
 // listing every distinct status seen, in order.
 func chanHealthWatch(ctx context.Context) func() []string {
-	var mu sync.Mutex
-	var seen []string
+	return watchHealth(ctx, 50*time.Millisecond, false).seen
+}
+
+// healthWatch is a running watchHealth.
+type healthWatch struct {
+	mu   sync.Mutex
+	list []string
+	done chan struct{} // closed when the polling has stopped
+}
+
+// seen lists every distinct status seen so far, in order.
+func (w *healthWatch) seen() []string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return slices.Clone(w.list)
+}
+
+// watchHealth polls /health at the interval every until ctx ends, noting each
+// change; with blank, a failed poll ("") counts as a status.
+func watchHealth(ctx context.Context, every time.Duration, blank bool) *healthWatch {
+	w := &healthWatch{done: make(chan struct{})}
 	go func() {
+		defer close(w.done)
 		for ctx.Err() == nil {
 			h := health()
-			mu.Lock()
-			if h != "" && (len(seen) == 0 || seen[len(seen)-1] != h) {
-				seen = append(seen, h)
+			w.mu.Lock()
+			if (blank || h != "") && (len(w.list) == 0 || w.list[len(w.list)-1] != h) {
+				w.list = append(w.list, h)
 			}
-			mu.Unlock()
+			w.mu.Unlock()
 			select {
-			case <-time.After(50 * time.Millisecond):
+			case <-time.After(every):
 			case <-ctx.Done():
 			}
 		}
 	}()
-	return func() []string {
-		mu.Lock()
-		defer mu.Unlock()
-		return slices.Clone(seen)
-	}
+	return w
 }
 
 // chanOnFrame installs a pass-through video handler that runs fn once,

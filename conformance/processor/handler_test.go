@@ -13,6 +13,7 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/gotrickle/gotrickle/conformance/harness"
+	"github.com/gotrickle/gotrickle/internal/mpegts"
 	"github.com/gotrickle/gotrickle/pkg/frame"
 	"github.com/gotrickle/gotrickle/pkg/processor"
 )
@@ -249,7 +250,7 @@ var _ = Describe("Handler semantics", func() {
 		// The limit may be shared by both kinds (gotrickle's is), so the
 		// audio failures need not have an event of their own.
 		Expect(count["video"]+count["audio"]).To(BeNumerically(">=", 1), "no handler_error event")
-		if m := mediaMetricsIfAny(); m != nil {
+		if m := mediaGetMetrics(); m != nil {
 			Expect(m.value(`gotrickle_frames_failed_total{media="video"}`)).To(BeNumerically(">", 0), "/metrics gotrickle_frames_failed_total")
 		}
 	})
@@ -454,14 +455,14 @@ var _ = Describe("Frame rate and frame skipping", func() {
 	It("computes the cap exactly: none lost at the cap, every second frame at twice it", harness.Req("PROC-094", harness.Should, harness.Timing), func(ctx SpecContext) {
 		// 60 fps: the noaudio fixture with its timestamps halved.
 		src := mediaSegs("h264-noaudio-320x240")
-		base := mediaVideoFrames(src[0])[0].pts
+		base := mediaVideoFrames(src[0])[0].PTS
 		var segs [][]byte
 		var inPTS []int64
 		for _, s := range src {
-			h := mediaRetime(s, func(t int64) int64 { return base + (t-base)/2 })
+			h := mpegts.Retime(s, func(t int64) int64 { return base + (t-base)/2 })
 			segs = append(segs, h)
 			for _, f := range mediaVideoFrames(h) {
-				inPTS = append(inPTS, f.pts)
+				inPTS = append(inPTS, f.PTS)
 			}
 		}
 		r := newRun()
@@ -503,8 +504,8 @@ var _ = Describe("Frame rate and frame skipping", func() {
 		mid, end := window(5, 10), window(res.seconds-5, res.seconds)
 		Expect(mid).NotTo(BeEmpty(), "no output for input seconds 5–10")
 		Expect(end).NotTo(BeEmpty(), "no output for the last 5 s of input")
-		AddReportEntry("latency", fmt.Sprintf("median %.0f ms in seconds 5–10, %.0f ms in the last 5 s; worst %.0f ms; %d frames out", mediaPercentile(mid, 50), mediaPercentile(end, 50), all[len(all)-1], len(all)))
-		Expect(mediaPercentile(end, 50)).To(BeNumerically("<=", mediaPercentile(mid, 50)+500), "median latency (ms) of the last 5 s against seconds 5–10")
+		AddReportEntry("latency", fmt.Sprintf("median %.0f ms in seconds 5–10, %.0f ms in the last 5 s; worst %.0f ms; %d frames out", mpegts.Percentile(mid, 50), mpegts.Percentile(end, 50), all[len(all)-1], len(all)))
+		Expect(mpegts.Percentile(end, 50)).To(BeNumerically("<=", mpegts.Percentile(mid, 50)+500), "median latency (ms) of the last 5 s against seconds 5–10")
 	})
 
 	It("keeps latency under 800 ms at p95 and counts every skipped frame", harness.Req("PROC-096", harness.Should, harness.Timing), func(ctx SpecContext) {
@@ -512,7 +513,7 @@ var _ = Describe("Frame rate and frame skipping", func() {
 		Expect(res.err).NotTo(HaveOccurred())
 		lat, _ := mediaLatencies(&mediaPerfResult{out: res.out}, res.feed.last, 0)
 		Expect(lat).NotTo(BeEmpty(), "no output")
-		p95 := mediaPercentile(lat, 95)
+		p95 := mpegts.Percentile(lat, 95)
 		fps := float64(len(res.out.frames)) / res.seconds
 		AddReportEntry("figures", fmt.Sprintf("p95 %.0f ms, %.1f fps out, counters %v", p95, fps, res.status["counters"]))
 		Expect(p95).To(BeNumerically("<", 800), "p95 latency (a), ms")

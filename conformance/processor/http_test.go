@@ -9,6 +9,7 @@ import (
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
 )
 
 // reply is a finished API request.
@@ -24,13 +25,18 @@ type reply struct {
 // stream() for the prefixed routes). body nil sends none; contentType ""
 // means application/json when there is a body.
 func call(method, path string, body []byte, contentType string) reply {
+	return callAt(cfg.procURL, method, path, body, contentType)
+}
+
+// callAt is call against another base URL (a spec's own processor).
+func callAt(base, method, path string, body []byte, contentType string) reply {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, cfg.procURL+path, rd)
+	req, err := http.NewRequestWithContext(ctx, method, base+path, rd)
 	if err != nil {
 		return reply{err: err}
 	}
@@ -57,14 +63,19 @@ func call(method, path string, body []byte, contentType string) reply {
 // stream is the path of a prefixed stream route: stream("start").
 func stream(route string) string { return cfg.prefix + "/stream/" + route }
 
-// postJSON sends v as a JSON body.
-func postJSON(path string, v any) reply {
-	GinkgoHelper()
+// mustJSON marshals v.
+func mustJSON(v any) []byte {
 	b, err := json.Marshal(v)
 	if err != nil {
 		panic(err)
 	}
-	return call("POST", path, b, "")
+	return b
+}
+
+// postJSON sends v as a JSON body.
+func postJSON(path string, v any) reply {
+	GinkgoHelper()
+	return call("POST", path, mustJSON(v), "")
 }
 
 // health returns the status string of GET /health, "" when unreadable.
@@ -72,4 +83,19 @@ func health() string {
 	r := call("GET", "/health", nil, "")
 	s, _ := r.json["status"].(string)
 	return s
+}
+
+// mediaStatus returns the body of GET {prefix}/stream/status, nil when
+// unreadable.
+func mediaStatus() map[string]any { return call("GET", stream("status"), nil, "").json }
+
+// apiStatus is GET {prefix}/stream/status as a JSON object, failing the
+// spec when it is not answered 200 with one.
+func apiStatus() map[string]any {
+	GinkgoHelper()
+	rep := call("GET", stream("status"), nil, "")
+	Expect(rep.err).NotTo(HaveOccurred())
+	Expect(rep.status).To(Equal(200), "status: %s", rep.body)
+	Expect(rep.json).NotTo(BeNil(), "status body %q", rep.body)
+	return rep.json
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/gotrickle/gotrickle/conformance/harness"
 	"github.com/gotrickle/gotrickle/fakes/trickleserver"
 	"github.com/gotrickle/gotrickle/fixtures"
+	"github.com/gotrickle/gotrickle/internal/mpegts"
 	"github.com/gotrickle/gotrickle/pkg/frame"
 	"github.com/gotrickle/gotrickle/pkg/media"
 	"github.com/gotrickle/gotrickle/pkg/processor"
@@ -41,29 +42,7 @@ func mediaQuick(ctx context.Context, r *run, params map[string]any, segs [][]byt
 // mediaPublishEvery posts whole segments every period, after the pause of
 // publish, and ends the input when end.
 func (r *run) mediaPublishEvery(ctx context.Context, segs [][]byte, period time.Duration, end bool) error {
-	select {
-	case <-time.After(300 * time.Millisecond):
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	pub, err := trickle.NewPublisher(ctx, trickle.PublisherConfig{URL: cfg.suiteURL + r.in, Logger: quiet})
-	if err != nil {
-		return err
-	}
-	for i, s := range segs {
-		if _, err := pub.Write(ctx, bytes.NewReader(s)); err != nil {
-			return fmt.Errorf("input segment %d: %w", i, err)
-		}
-		select {
-		case <-time.After(period):
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-	if end {
-		return pub.Close(ctx)
-	}
-	return nil
+	return r.feed(ctx, segs, feedOpts{pause: true, period: period, lastWait: true, end: end, endErr: true})
 }
 
 // mediaDecodeOK decodes a raw output and fails the spec if it does not.
@@ -82,13 +61,6 @@ func mediaPTSOf(fs []outFrame) []int64 {
 	return pts
 }
 
-// mediaFixtureSegs returns a fixture's 1 s segments (for run.publish).
-func mediaFixtureSegs(name string) []fixtures.Segment {
-	GinkgoHelper()
-	_, segs := fixture(name)
-	return segs
-}
-
 // mediaBrokenBytes returns a broken fixture's bytes.
 func mediaBrokenBytes(name string) []byte {
 	GinkgoHelper()
@@ -103,28 +75,24 @@ func mediaBrokenBytes(name string) []byte {
 	return b
 }
 
-// mediaWatchHealth polls /health until stop is closed and returns every
-// distinct value seen, in order.
+// mediaWatchHealth polls /health every 100 ms until stop is closed (or the
+// spec ends) and returns every distinct value seen, in order, "" (no
+// answer) included.
 func mediaWatchHealth(stop <-chan struct{}) <-chan []string {
-	res := make(chan []string, 1)
-	specEnd := make(chan struct{})
-	DeferCleanup(func() { close(specEnd) })
+	ctx, cancel := context.WithCancel(context.Background())
+	DeferCleanup(cancel)
 	go func() {
-		var seen []string
-		for {
-			if h := health(); len(seen) == 0 || seen[len(seen)-1] != h {
-				seen = append(seen, h)
-			}
-			select {
-			case <-stop:
-				res <- seen
-				return
-			case <-specEnd:
-				res <- seen
-				return
-			case <-time.After(100 * time.Millisecond):
-			}
+		select {
+		case <-stop:
+		case <-ctx.Done():
 		}
+		cancel()
+	}()
+	w := watchHealth(ctx, 100*time.Millisecond, true)
+	res := make(chan []string, 1)
+	go func() {
+		<-w.done
+		res <- w.seen()
 	}()
 	return res
 }
@@ -208,7 +176,8 @@ var _ = Describe("Media in and out", func() {
 		r.start(map[string]any{"width": 320, "height": 240})
 		octx, cancel := context.WithTimeout(ctx, 60*time.Second)
 		defer cancel()
-		pub := r.publish(octx, mediaFixtureSegs("h264-aac-320x240"), 200*time.Millisecond, true)
+		_, segs := fixture("h264-aac-320x240")
+		pub := r.publish(octx, segs, 200*time.Millisecond, true)
 		Eventually(func() bool {
 			for _, q := range suite.Requests() {
 				if q.Channel == r.out && q.Method == "POST" && q.BytesIn > 0 {
@@ -475,7 +444,7 @@ var _ = Describe("Media in and out", func() {
 			} else {
 				// The truncated file is segment 1 cut short: moved on by 1 s
 				// it takes segment 2's place.
-				tr := mediaRetime(mediaBrokenBytes(broken), func(t int64) int64 { return t + 90000 })
+				tr := mpegts.Retime(mediaBrokenBytes(broken), func(t int64) int64 { return t + 90000 })
 				segs = [][]byte{good[0], good[1], tr, good[3], good[4]}
 				lost = []int{2}
 			}
@@ -501,14 +470,14 @@ var _ = Describe("Media in and out", func() {
 						continue
 					}
 					for _, f := range mediaVideoFrames(s) {
-						_, ok := got[f.pts]
-						Expect(ok).To(BeTrue(), "frame %d of good input segment %d is missing", f.pts, k)
+						_, ok := got[f.PTS]
+						Expect(ok).To(BeTrue(), "frame %d of good input segment %d is missing", f.PTS, k)
 					}
 				}
 			} else {
 				after := 0
 				for _, f := range mediaVideoFrames(good[3]) {
-					if _, ok := got[f.pts]; ok {
+					if _, ok := got[f.PTS]; ok {
 						after++
 					}
 				}
@@ -664,182 +633,14 @@ func mediaFuncsVideo(f func(v *frame.Video) (*frame.Video, error)) processor.Fun
 // ---- media… helpers, shared by media_test.go, handler_test.go,
 // perf_test.go and optional_test.go ----
 
-// mediaTSPacket is the MPEG-TS packet size.
-const mediaTSPacket = 188
-
-// mediaPES follows an MPEG-TS stream packet by packet and reports each video
-// PES once it is complete (when the next video PES starts, or at end) with
-// its PTS and DTS (-1 when absent) and the stamp given with its last packet
-// (a time in Unix nanoseconds, or a byte offset). The video PID is the first
-// whose PES has a video stream_id (0xE0–0xEF). After
-// benchmarks/tsscan_test.go.
-type mediaPES struct {
-	videoPID int
-	open     bool
-	pts, dts int64
-	last     int64
-	partial  []byte
-	bad      int
-	done     func(pts, dts, last int64)
-}
-
-func mediaNewPES(done func(pts, dts, last int64)) *mediaPES {
-	return &mediaPES{videoPID: -1, done: done}
-}
-
-// write feeds bytes as they arrive; every packet they complete gets stamp.
-func (t *mediaPES) write(p []byte, stamp int64) {
-	if len(t.partial) > 0 {
-		n := min(mediaTSPacket-len(t.partial), len(p))
-		t.partial = append(t.partial, p[:n]...)
-		p = p[n:]
-		if len(t.partial) < mediaTSPacket {
-			return
-		}
-		t.packet(t.partial, stamp)
-		t.partial = t.partial[:0]
-	}
-	for len(p) >= mediaTSPacket {
-		t.packet(p[:mediaTSPacket], stamp)
-		p = p[mediaTSPacket:]
-	}
-	t.partial = append(t.partial, p...)
-}
-
-// end closes the PES still open (a trickle segment is a whole TS file).
-func (t *mediaPES) end() {
-	if t.open {
-		t.done(t.pts, t.dts, t.last)
-		t.open = false
-	}
-	if len(t.partial) > 0 {
-		t.bad++
-		t.partial = t.partial[:0]
-	}
-}
-
-func (t *mediaPES) packet(pkt []byte, stamp int64) {
-	if pkt[0] != 0x47 {
-		t.bad++
-		return
-	}
-	pid := int(pkt[1]&0x1f)<<8 | int(pkt[2])
-	pusi := pkt[1]&0x40 != 0
-	pl := mediaPayload(pkt)
-	if pl == nil {
-		return
-	}
-	if pusi && t.videoPID < 0 && mediaIsPES(pl) && pl[3]&0xF0 == 0xE0 {
-		t.videoPID = pid
-	}
-	if pid != t.videoPID {
-		return
-	}
-	if pusi {
-		if t.open {
-			t.done(t.pts, t.dts, t.last)
-		}
-		t.open, t.pts, t.dts = true, -1, -1
-		if mediaIsPES(pl) && len(pl) >= 14 && pl[7]&0x80 != 0 {
-			t.pts = mediaReadTS(pl[9:14])
-			if pl[7]&0x40 != 0 && len(pl) >= 19 {
-				t.dts = mediaReadTS(pl[14:19])
-			}
-		}
-	}
-	if t.open {
-		t.last = stamp
-	}
-}
-
-// mediaPayload returns a packet's payload, nil when it has none.
-func mediaPayload(pkt []byte) []byte {
-	afc := pkt[3] >> 4 & 3
-	if afc&1 == 0 {
-		return nil
-	}
-	off := 4
-	if afc&2 != 0 {
-		off += 1 + int(pkt[4])
-	}
-	if off >= mediaTSPacket {
-		return nil
-	}
-	return pkt[off:]
-}
-
-func mediaIsPES(pl []byte) bool { return len(pl) >= 9 && pl[0] == 0 && pl[1] == 0 && pl[2] == 1 }
-
-// mediaReadTS decodes a 33-bit PES timestamp (90 kHz).
-func mediaReadTS(b []byte) int64 {
-	return int64(b[0]>>1&7)<<30 | int64(b[1])<<22 | int64(b[2]>>1)<<15 | int64(b[3])<<7 | int64(b[4]>>1)
-}
-
-// mediaWriteTS encodes v into a PES timestamp, keeping prefix and markers.
-func mediaWriteTS(b []byte, v int64) {
-	v &= 1<<33 - 1
-	b[0] = b[0]&0xF1 | byte(v>>29)&0x0E
-	b[1] = byte(v >> 22)
-	b[2] = byte(v>>14)&0xFE | b[2]&1
-	b[3] = byte(v >> 7)
-	b[4] = byte(v<<1)&0xFE | b[4]&1
-}
-
-// mediaTSFrame is one video frame of an input segment: its PTS and the
-// offset just past its last packet.
-type mediaTSFrame struct {
-	pts int64
-	end int
-}
-
-// mediaVideoFrames lists a segment's video frames in stream order.
-func mediaVideoFrames(seg []byte) []mediaTSFrame {
+// mediaVideoFrames lists an input segment's video frames in stream order.
+func mediaVideoFrames(seg []byte) []mpegts.Frame {
 	GinkgoHelper()
-	if len(seg)%mediaTSPacket != 0 {
-		harness.HarnessError(fmt.Errorf("an input segment of %d bytes is not whole TS packets", len(seg)))
+	frames, err := mpegts.VideoFrames(seg)
+	if err != nil {
+		harness.HarnessError(fmt.Errorf("an input segment: %w", err))
 	}
-	var frames []mediaTSFrame
-	t := mediaNewPES(func(pts, _, last int64) { frames = append(frames, mediaTSFrame{pts: pts, end: int(last)}) })
-	for off := 0; off < len(seg); off += mediaTSPacket {
-		t.packet(seg[off:off+mediaTSPacket], int64(off+mediaTSPacket))
-	}
-	t.end()
 	return frames
-}
-
-// mediaRetime returns a copy of seg with every PES timestamp (PTS and DTS)
-// and every PCR mapped through f (90 kHz).
-func mediaRetime(seg []byte, f func(int64) int64) []byte {
-	out := append([]byte(nil), seg...)
-	for i := 0; i+mediaTSPacket <= len(out); i += mediaTSPacket {
-		pkt := out[i : i+mediaTSPacket]
-		if pkt[0] != 0x47 {
-			continue
-		}
-		afc := pkt[3] >> 4 & 3
-		if afc&2 != 0 && pkt[4] >= 7 && pkt[5]&0x10 != 0 {
-			p := pkt[6:12]
-			base := int64(p[0])<<25 | int64(p[1])<<17 | int64(p[2])<<9 | int64(p[3])<<1 | int64(p[4]>>7)
-			base = f(base) & (1<<33 - 1)
-			p[0], p[1], p[2], p[3] = byte(base>>25), byte(base>>17), byte(base>>9), byte(base>>1)
-			p[4] = byte(base<<7)&0x80 | p[4]&0x7F
-		}
-		pl := mediaPayload(pkt)
-		if pkt[1]&0x40 == 0 || pl == nil || !mediaIsPES(pl) || len(pl) < 14 {
-			continue
-		}
-		if sid := pl[3]; sid < 0xBD || sid == 0xBE || sid == 0xBF {
-			continue
-		}
-		flags := pl[7] >> 6
-		if flags&2 != 0 {
-			mediaWriteTS(pl[9:14], f(mediaReadTS(pl[9:14])))
-		}
-		if flags == 3 && len(pl) >= 19 {
-			mediaWriteTS(pl[14:19], f(mediaReadTS(pl[14:19])))
-		}
-	}
-	return out
 }
 
 // mediaSegs returns a fixture's 1 s segments as bytes.
@@ -876,7 +677,7 @@ func mediaLooped(name string, n int) [][]byte {
 				out = append(out, s)
 			} else {
 				off := int64(k) * span
-				out = append(out, mediaRetime(s, func(t int64) int64 { return t + off }))
+				out = append(out, mpegts.Retime(s, func(t int64) int64 { return t + off }))
 			}
 		}
 	}
@@ -906,86 +707,70 @@ const (
 // It blocks; run it in a goroutine where needed.
 func (r *run) mediaPublish(ctx context.Context, segs [][]byte, mode mediaFeedMode, end bool) *mediaFeed {
 	f := &mediaFeed{last: map[int64]time.Time{}}
-	select {
-	case <-time.After(300 * time.Millisecond):
-	case <-ctx.Done():
-		f.err = ctx.Err()
-		return f
-	}
-	pub, err := trickle.NewPublisher(ctx, trickle.PublisherConfig{URL: cfg.suiteURL + r.in, Logger: quiet})
-	if err != nil {
-		f.err = err
-		return f
-	}
-	defer func() {
-		if end {
-			pub.Close(context.WithoutCancel(ctx))
-		}
-	}()
 	var first int64 = -1
-	t0 := time.Now()
-	f.first = t0
-	for k, s := range segs {
-		frames := mediaVideoFrames(s)
-		w, err := pub.Next(ctx)
-		if err != nil {
-			f.err = err
-			return f
+	var t0 time.Time
+	var frames []mpegts.Frame
+	wait := func(until time.Time) error {
+		if d := time.Until(until); d > 0 {
+			select {
+			case <-time.After(d):
+			case <-ctx.Done():
+				return ctx.Err()
+			}
 		}
-		if mode == mediaLive {
+		return nil
+	}
+	o := feedOpts{pause: true, end: end}
+	o.before = func(k int) error {
+		if k == 0 {
+			t0 = time.Now()
+			f.first = t0
+		}
+		frames = mediaVideoFrames(segs[k])
+		return nil
+	}
+	o.after = func(int) { f.posts = append(f.posts, time.Now()) }
+	if mode == mediaLive {
+		o.write = func(_ int, w io.Writer, s []byte) error {
 			f.starts = append(f.starts, time.Now())
 			prev := 0
 			for _, fr := range frames {
 				if first < 0 {
-					first = fr.pts
+					first = fr.PTS
 				}
-				due := t0.Add(time.Duration(fr.pts-first) * time.Second / 90000)
-				if d := time.Until(due); d > 0 {
-					select {
-					case <-time.After(d):
-					case <-ctx.Done():
-						f.err = ctx.Err()
-						return f
-					}
+				if err := wait(t0.Add(time.Duration(fr.PTS-first) * time.Second / 90000)); err != nil {
+					return err
 				}
-				if _, err := w.Write(s[prev:fr.end]); err != nil {
-					f.err = err
-					return f
+				if _, err := w.Write(s[prev:fr.End]); err != nil {
+					return err
 				}
-				prev = fr.end
-				f.last[fr.pts] = time.Now()
+				prev = fr.End
+				f.last[fr.PTS] = time.Now()
 			}
 			if prev < len(s) {
 				if _, err := w.Write(s[prev:]); err != nil {
-					f.err = err
-					return f
+					return err
 				}
 			}
-		} else {
-			if d := time.Until(t0.Add(time.Duration(k) * time.Second)); d > 0 {
-				select {
-				case <-time.After(d):
-				case <-ctx.Done():
-					f.err = ctx.Err()
-					return f
-				}
+			return nil
+		}
+	} else {
+		o.write = func(k int, w io.Writer, s []byte) error {
+			if err := wait(t0.Add(time.Duration(k) * time.Second)); err != nil {
+				return err
 			}
 			f.starts = append(f.starts, time.Now())
 			if _, err := w.Write(s); err != nil {
-				f.err = err
-				return f
+				return err
 			}
 			now := time.Now()
 			for _, fr := range frames {
-				f.last[fr.pts] = now
+				f.last[fr.PTS] = now
 			}
+			return nil
 		}
-		if err := w.Close(); err != nil {
-			f.err = err
-			return f
-		}
-		f.posts = append(f.posts, time.Now())
 	}
+	f.err = r.feed(ctx, segs, o)
 	return f
 }
 
@@ -994,6 +779,7 @@ type mediaSeg struct {
 	seq         int64
 	contentType string
 	data        []byte
+	begun       time.Time // the segment's answer
 	first       time.Time // first byte
 }
 
@@ -1027,51 +813,63 @@ func (r *run) mediaReadRaw(ctx context.Context, from int64) <-chan *mediaRaw {
 	done := make(chan *mediaRaw, 1)
 	go func() {
 		defer GinkgoRecover()
-		o := &mediaRaw{}
-		defer func() { done <- o }()
-		sub, err := trickle.NewSubscriber(trickle.SubscriberConfig{URL: cfg.suiteURL + r.out, Start: trickle.StartAt(from), Logger: quiet})
-		if err != nil {
-			o.ended = err
-			return
-		}
-		defer sub.Close()
-		t := mediaNewPES(func(pts, dts, last int64) {
-			o.frames = append(o.frames, mediaOutFrame{pts: pts, dts: dts, last: time.Unix(0, last)})
-		})
-		buf := make([]byte, 64<<10)
-		for {
-			seg, err := sub.Next(ctx)
-			if err != nil {
-				o.ended = err
-				return
-			}
-			ms := mediaSeg{seq: seg.Seq, contentType: seg.ContentType}
-			for {
-				n, err := seg.Read(buf)
-				if n > 0 {
-					now := time.Now()
-					if ms.first.IsZero() {
-						ms.first = now
-					}
-					ms.data = append(ms.data, buf[:n]...)
-					t.write(buf[:n], now.UnixNano())
-				}
-				if err == io.EOF {
-					break
-				}
-				if err != nil {
-					seg.Close()
-					o.ended = err
-					return
-				}
-			}
-			seg.Close()
-			t.end()
-			o.bad = t.bad
-			o.segs = append(o.segs, ms)
-		}
+		done <- r.readRaw(ctx, from, nil)
 	}()
 	return done
+}
+
+// readRaw is mediaReadRaw, blocking; each (nil: none) is given every
+// segment once read whole, and an error from it ends the reading (as
+// mediaRaw.ended).
+func (r *run) readRaw(ctx context.Context, from int64, each func(i int, s mediaSeg) error) *mediaRaw {
+	o := &mediaRaw{}
+	sub, err := trickle.NewSubscriber(trickle.SubscriberConfig{URL: cfg.suiteURL + r.out, Start: trickle.StartAt(from), Logger: quiet})
+	if err != nil {
+		o.ended = err
+		return o
+	}
+	defer sub.Close()
+	t := mpegts.NewTracker(func(p mpegts.PES) {
+		o.frames = append(o.frames, mediaOutFrame{pts: p.PTS, dts: p.DTS, last: time.Unix(0, p.Last)})
+	})
+	buf := make([]byte, 64<<10)
+	for {
+		seg, err := sub.Next(ctx)
+		if err != nil {
+			o.ended = err
+			return o
+		}
+		ms := mediaSeg{seq: seg.Seq, contentType: seg.ContentType, begun: time.Now()}
+		for {
+			n, err := seg.Read(buf)
+			if n > 0 {
+				now := time.Now()
+				if ms.first.IsZero() {
+					ms.first = now
+				}
+				ms.data = append(ms.data, buf[:n]...)
+				t.Write(buf[:n], now.UnixNano())
+			}
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				seg.Close()
+				o.ended = err
+				return o
+			}
+		}
+		seg.Close()
+		t.End()
+		o.bad = t.Bad()
+		o.segs = append(o.segs, ms)
+		if each != nil {
+			if err := each(len(o.segs)-1, ms); err != nil {
+				o.ended = err
+				return o
+			}
+		}
+	}
 }
 
 // mediaAudioFrame is one decoded output audio frame.
@@ -1188,20 +986,6 @@ func mediaInputMeans(ctx context.Context, segs [][]byte) (map[int64][3]float64, 
 	return m, pts
 }
 
-// mediaPercentile of sorted values, nearest rank.
-func mediaPercentile(sorted []float64, p float64) float64 {
-	if len(sorted) == 0 {
-		return math.NaN()
-	}
-	i := int(float64(len(sorted))*p/100+0.999999) - 1
-	return sorted[max(0, min(i, len(sorted)-1))]
-}
-
-// mediaStatus returns the body of /stream/status, nil when unreadable.
-func mediaStatus() map[string]any {
-	return call("GET", stream("status"), nil, "").json
-}
-
 // mediaCounter reads counters.<name> of a status body; ok false when absent.
 func mediaCounter(st map[string]any, name string) (float64, bool) {
 	c, _ := st["counters"].(map[string]any)
@@ -1219,13 +1003,13 @@ type mediaES struct {
 func mediaPMT(seg []byte) (pmt []mediaES, psiFirst bool) {
 	pmtPID := -1
 	sawPAT := false
-	for off := 0; off+mediaTSPacket <= len(seg); off += mediaTSPacket {
-		pkt := seg[off : off+mediaTSPacket]
+	for off := 0; off+mpegts.PacketSize <= len(seg); off += mpegts.PacketSize {
+		pkt := seg[off : off+mpegts.PacketSize]
 		if pkt[0] != 0x47 {
 			return nil, false
 		}
 		pid := int(pkt[1]&0x1f)<<8 | int(pkt[2])
-		pl := mediaPayload(pkt)
+		pl := mpegts.Payload(pkt)
 		if pl == nil {
 			continue
 		}
@@ -1266,7 +1050,7 @@ func mediaPMT(seg []byte) (pmt []mediaES, psiFirst bool) {
 				p += 5 + il
 			}
 			return pmt, sawPAT
-		case pusi && mediaIsPES(pl):
+		case pusi && mpegts.IsPES(pl):
 			return nil, false // media before the PSI
 		}
 	}
@@ -1278,15 +1062,15 @@ func mediaPMT(seg []byte) (pmt []mediaES, psiFirst bool) {
 func mediaFirstVideoNALs(seg []byte) []int {
 	var es []byte
 	videoPID := -1
-	for off := 0; off+mediaTSPacket <= len(seg); off += mediaTSPacket {
-		pkt := seg[off : off+mediaTSPacket]
+	for off := 0; off+mpegts.PacketSize <= len(seg); off += mpegts.PacketSize {
+		pkt := seg[off : off+mpegts.PacketSize]
 		pid := int(pkt[1]&0x1f)<<8 | int(pkt[2])
-		pl := mediaPayload(pkt)
+		pl := mpegts.Payload(pkt)
 		if pl == nil {
 			continue
 		}
 		pusi := pkt[1]&0x40 != 0
-		if videoPID < 0 && pusi && mediaIsPES(pl) && pl[3]&0xF0 == 0xE0 {
+		if videoPID < 0 && pusi && mpegts.IsPES(pl) && pl[3]&0xF0 == 0xE0 {
 			videoPID = pid
 			es = append(es, pl[9+int(pl[8]):]...)
 			continue
@@ -1313,15 +1097,15 @@ func mediaFirstVideoNALs(seg []byte) []int {
 func mediaSPSChroma(seg []byte) (chroma, depth int, ok bool) {
 	var es []byte
 	videoPID := -1
-	for off := 0; off+mediaTSPacket <= len(seg); off += mediaTSPacket {
-		pkt := seg[off : off+mediaTSPacket]
+	for off := 0; off+mpegts.PacketSize <= len(seg); off += mpegts.PacketSize {
+		pkt := seg[off : off+mpegts.PacketSize]
 		pid := int(pkt[1]&0x1f)<<8 | int(pkt[2])
-		pl := mediaPayload(pkt)
+		pl := mpegts.Payload(pkt)
 		if pl == nil {
 			continue
 		}
 		pusi := pkt[1]&0x40 != 0
-		if videoPID < 0 && pusi && mediaIsPES(pl) && pl[3]&0xF0 == 0xE0 {
+		if videoPID < 0 && pusi && mpegts.IsPES(pl) && pl[3]&0xF0 == 0xE0 {
 			videoPID = pid
 			es = append(es, pl[9+int(pl[8]):]...)
 			continue

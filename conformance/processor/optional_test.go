@@ -75,10 +75,6 @@ func mediaGetMetrics() *mediaMetrics {
 	return m
 }
 
-// mediaMetricsIfAny is mediaGetMetrics for specs that check /metrics only
-// where it is offered.
-func mediaMetricsIfAny() *mediaMetrics { return mediaGetMetrics() }
-
 // mediaInvertTimeline publishes segs as whole segments once a second and
 // runs steps at the given offsets from the first post; each step returns
 // what the output should show from input arriving 1 s after it:

@@ -2,6 +2,7 @@ package processor_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/gotrickle/gotrickle/conformance/harness"
+	"github.com/gotrickle/gotrickle/internal/mpegts"
 	"github.com/gotrickle/gotrickle/pkg/trickle"
 )
 
@@ -180,7 +182,7 @@ var _ = Describe("Latency and resources", func() {
 		Expect(res.err).NotTo(HaveOccurred())
 		lat, lost := mediaLatencies(res, res.feed.last, mediaMinPTS(res.feed)+90000)
 		Expect(lat).NotTo(BeEmpty(), "no input frame came out")
-		p50, p95 := mediaPercentile(lat, 50), mediaPercentile(lat, 95)
+		p50, p95 := mpegts.Percentile(lat, 50), mpegts.Percentile(lat, 95)
 		mediaPerfVerdict(fmt.Sprintf("latency (a), first second left out: p50 %.1f ms, p95 %.1f ms, max %.1f ms over %d frames, %d lost", p50, p95, lat[len(lat)-1], len(lat), lost))
 		Expect(p50).To(BeNumerically("<=", 80), "median latency (a), ms")
 		Expect(p95).To(BeNumerically("<=", 120), "p95 latency (a), ms")
@@ -191,7 +193,7 @@ var _ = Describe("Latency and resources", func() {
 		Expect(res.err).NotTo(HaveOccurred())
 		lat, lost := mediaLatencies(res, res.feed.last, mediaMinPTS(res.feed)+90000)
 		Expect(lat).NotTo(BeEmpty(), "no input frame came out")
-		p50, p95 := mediaPercentile(lat, 50), mediaPercentile(lat, 95)
+		p50, p95 := mpegts.Percentile(lat, 50), mpegts.Percentile(lat, 95)
 		mediaPerfVerdict(fmt.Sprintf("latency (b), first segment left out: p50 %.1f ms, p95 %.1f ms, max %.1f ms over %d frames, %d lost", p50, p95, lat[len(lat)-1], len(lat), lost))
 		Expect(p95).To(BeNumerically("<=", 250), "p95 latency (b), ms")
 	})
@@ -206,8 +208,8 @@ var _ = Describe("Latency and resources", func() {
 			frames := mediaVideoFrames(segs[k])
 			var last int64 = -1
 			for _, f := range frames {
-				if _, ok := out[f.pts]; ok && f.pts > last {
-					last = f.pts
+				if _, ok := out[f.PTS]; ok && f.PTS > last {
+					last = f.PTS
 				}
 			}
 			if last < 0 {
@@ -243,8 +245,8 @@ var _ = Describe("Latency and resources", func() {
 		next := t0
 		for k := 0; time.Since(t0) < 20*time.Second; k++ {
 			off := int64(k/len(segs)) * span
-			b := mediaRetime(segs[k%len(segs)], func(t int64) int64 { return t + off })
-			if _, err := pub.Write(octx, bytesReader(b)); err != nil {
+			b := mpegts.Retime(segs[k%len(segs)], func(t int64) int64 { return t + off })
+			if _, err := pub.Write(octx, bytes.NewReader(b)); err != nil {
 				Fail(fmt.Sprintf("posting input segment %d: %v", k, err))
 			}
 			if time.Now().After(next) {

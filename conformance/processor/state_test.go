@@ -63,7 +63,7 @@ func stateInstance(f processor.Funcs, run bool) *stateInst {
 }
 
 func (s *stateInst) call(method, path string, body []byte) reply {
-	return apiCallAt(s.url, method, path, body, "")
+	return callAt(s.url, method, path, body, "")
 }
 
 func (s *stateInst) health() string {
@@ -204,7 +204,7 @@ var _ = Describe("Health and the state machine", func() {
 		Eventually(inst.health).WithTimeout(3 * time.Second).Should(Equal("ERROR"))
 		st := apiExpectState(inst.status(), "ERROR")
 		Expect(st["error_message"]).To(HavePrefix("Model loading failed: "))
-		rep := inst.call("POST", stream("start"), apiMustJSON(map[string]any{"gateway_request_id": "x"}))
+		rep := inst.call("POST", stream("start"), mustJSON(map[string]any{"gateway_request_id": "x"}))
 		apiExpectError(rep, 503, "")
 		Expect(rep.json["message"]).To(Equal("Pipeline is still initializing. Please wait for IDLE status."))
 		apiExpectState(rep.json["current_state"], "ERROR")
@@ -217,7 +217,7 @@ var _ = Describe("Health and the state machine", func() {
 			return nil
 		}}, true)
 		t0 := time.Now()
-		rep := inst.call("POST", stream("start"), apiMustJSON(map[string]any{"gateway_request_id": "x"}))
+		rep := inst.call("POST", stream("start"), mustJSON(map[string]any{"gateway_request_id": "x"}))
 		took := time.Since(t0)
 		Expect(rep.status).To(Equal(200), "start: %s", rep.body)
 		Expect(took).To(BeNumerically(">=", 1500*time.Millisecond), "the start did not wait for the load")
@@ -232,7 +232,7 @@ var _ = Describe("Health and the state machine", func() {
 			return errors.New("weights missing")
 		}}, true)
 		t0 := time.Now()
-		rep := inst.call("POST", stream("start"), apiMustJSON(map[string]any{"gateway_request_id": "x"}))
+		rep := inst.call("POST", stream("start"), mustJSON(map[string]any{"gateway_request_id": "x"}))
 		Expect(time.Since(t0)).To(BeNumerically(">=", 700*time.Millisecond), "the start did not wait for the load")
 		apiExpectError(rep, 503, "Pipeline is still initializing. Please wait for IDLE status.")
 	})
@@ -243,7 +243,7 @@ var _ = Describe("Health and the state machine", func() {
 			Expect(call("POST", stream("start"), []byte(body), "").status).To(Equal(400))
 			Expect(health()).To(Equal("IDLE"))
 		}
-		Expect(call("POST", stream("start"), apiMustJSON(r.request(nil)), "text/plain").status).To(Equal(400))
+		Expect(call("POST", stream("start"), mustJSON(r.request(nil)), "text/plain").status).To(Equal(400))
 		Expect(health()).To(Equal("IDLE"))
 		r.start(nil)
 		Expect(postJSON(stream("start"), newRun().request(nil)).status).To(Equal(503))

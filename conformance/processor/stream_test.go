@@ -100,43 +100,122 @@ func (r *run) publish(ctx context.Context, segs []fixtures.Segment, period time.
 	return done
 }
 
+// publishNow is publish, blocking.
 func (r *run) publishNow(ctx context.Context, segs []fixtures.Segment, period time.Duration, end bool) error {
-	select {
-	case <-time.After(300 * time.Millisecond):
-	case <-ctx.Done():
-		return ctx.Err()
+	b, err := segBytes(segs)
+	if err != nil {
+		return err
+	}
+	return r.feed(ctx, b, feedOpts{pause: true, period: period, lastWait: true, end: end})
+}
+
+// segBytes reads fixture segments.
+func segBytes(segs []fixtures.Segment) ([][]byte, error) {
+	out := make([][]byte, len(segs))
+	for i, s := range segs {
+		b, err := s.Bytes()
+		if err != nil {
+			return nil, err
+		}
+		out[i] = b
+	}
+	return out, nil
+}
+
+// feedOpts says how run.feed sends the input.
+type feedOpts struct {
+	pause    bool          // first wait 300 ms, for the processor's first GET (at seq -2) to land
+	period   time.Duration // the wait after each segment
+	lastWait bool          // wait period after the last segment too
+	// before runs ahead of segment i's POST; an error stops the feed.
+	before func(i int) error
+	// write writes segment i into its POST (nil: all of it at once); an
+	// error stops the feed.
+	write func(i int, w io.Writer, seg []byte) error
+	after func(i int) // once segment i is sent
+	end   bool        // close the input channel afterwards, even when the feed fails
+	// endErr, with end: close the input only once every segment is sent,
+	// and return how that went.
+	endErr bool
+}
+
+// feed sends segs to the run's input channel, each as one segment, as o
+// says. It blocks.
+func (r *run) feed(ctx context.Context, segs [][]byte, o feedOpts) error {
+	if o.pause {
+		select {
+		case <-time.After(300 * time.Millisecond):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
 	pub, err := trickle.NewPublisher(ctx, trickle.PublisherConfig{URL: cfg.suiteURL + r.in, Logger: quiet})
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if end {
-			pub.Close(context.WithoutCancel(ctx))
-		}
-	}()
+	if o.end && !o.endErr {
+		defer pub.Close(context.WithoutCancel(ctx))
+	}
 	for i, s := range segs {
-		b, err := s.Bytes()
-		if err != nil {
-			return err
+		if o.before != nil {
+			if err := o.before(i); err != nil {
+				return err
+			}
 		}
 		w, err := pub.Next(ctx)
 		if err != nil {
-			return fmt.Errorf("segment %d: %w", i, err)
+			return fmt.Errorf("input segment %d: %w", i, err)
 		}
-		if _, err := w.Write(b); err != nil {
-			return fmt.Errorf("segment %d: %w", i, err)
+		if o.write != nil {
+			if err := o.write(i, w, s); err != nil {
+				return err
+			}
+		} else if _, err := w.Write(s); err != nil {
+			return fmt.Errorf("input segment %d: %w", i, err)
 		}
 		if err := w.Close(); err != nil {
-			return fmt.Errorf("segment %d: %w", i, err)
+			return fmt.Errorf("input segment %d: %w", i, err)
 		}
-		select {
-		case <-time.After(period):
-		case <-ctx.Done():
-			return ctx.Err()
+		if o.after != nil {
+			o.after(i)
+		}
+		if o.period > 0 && (i < len(segs)-1 || o.lastWait) {
+			select {
+			case <-time.After(o.period):
+			case <-ctx.Done():
+				return ctx.Err()
+			}
 		}
 	}
+	if o.end && o.endErr {
+		return pub.Close(ctx)
+	}
 	return nil
+}
+
+// spreadWrites is a feedOpts.write that writes each segment in n equal
+// slices spread over its duration (durs, in seconds), so that frames arrive
+// spread over the segment instead of at once.
+func spreadWrites(ctx context.Context, durs []float64, n int) func(i int, w io.Writer, seg []byte) error {
+	var next time.Time
+	return func(i int, w io.Writer, b []byte) error {
+		if next.IsZero() {
+			next = time.Now()
+		}
+		step := time.Duration(durs[i] * float64(time.Second) / float64(n))
+		for j := range n {
+			if _, err := w.Write(b[len(b)*j/n : len(b)*(j+1)/n]); err != nil {
+				return fmt.Errorf("input segment %d: %w", i, err)
+			}
+			next = next.Add(step)
+			select {
+			case <-time.After(time.Until(next)):
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		return nil
+	}
 }
 
 // outFrame is one decoded output video frame.
@@ -169,35 +248,19 @@ func (r *run) readOutput(ctx context.Context) <-chan output {
 }
 
 func (r *run) readOutputNow(ctx context.Context) (o output) {
-	sub, err := trickle.NewSubscriber(trickle.SubscriberConfig{URL: cfg.suiteURL + r.out, Start: trickle.StartAt(0), Logger: quiet})
-	if err != nil {
-		o.ended = err
-		return o
-	}
-	defer sub.Close()
-	for {
-		seg, err := sub.Next(ctx)
-		if err != nil {
-			o.ended = err
-			return o
-		}
-		o.segStart = append(o.segStart, time.Now())
-		data, err := io.ReadAll(seg)
-		seg.Close()
-		if err != nil {
-			o.ended = err
-			return o
-		}
-		idx := o.segments
+	raw := r.readRaw(ctx, 0, func(i int, s mediaSeg) error {
+		o.segStart = append(o.segStart, s.begun)
 		o.segments++
-		frames, audio, err := decodeFull(ctx, data, idx)
-		if err != nil {
-			o.ended = fmt.Errorf("output segment %d does not decode: %w", idx, err)
-			return o
+		d := &mediaDecoded{}
+		if err := mediaDecodeInto(ctx, d, s.data, i, false); err != nil {
+			return fmt.Errorf("output segment %d does not decode: %w", i, err)
 		}
-		o.frames = append(o.frames, frames...)
-		o.audio += audio
-	}
+		o.frames = append(o.frames, d.frames...)
+		o.audio += len(d.audio)
+		return nil
+	})
+	o.ended = raw.ended
+	return o
 }
 
 // event is one message read from the events channel.
@@ -210,31 +273,20 @@ type event struct {
 // readEvents collects events until ctx ends or the channel ends.
 func (r *run) readEvents(ctx context.Context) <-chan []event {
 	done := make(chan []event, 1)
+	f := chanFollow(ctx, r.events)
 	go func() {
-		defer GinkgoRecover()
+		<-f.done
 		var evs []event
-		sub, err := trickle.NewSubscriber(trickle.SubscriberConfig{URL: cfg.suiteURL + r.events, Start: trickle.StartAt(0), Logger: quiet})
-		if err != nil {
-			done <- evs
-			return
-		}
-		defer sub.Close()
-		for {
-			seg, err := sub.Next(ctx)
-			if err != nil {
-				done <- evs
-				return
-			}
-			b, _ := io.ReadAll(io.LimitReader(seg, 1<<20))
-			seg.Close()
+		for _, s := range f.snapshot() {
 			var e event
-			if json.Unmarshal(b, &e) == nil {
-				e.at = time.Now()
+			if json.Unmarshal(s.body, &e) == nil {
+				e.at = s.at
 				evs = append(evs, e)
 			} else {
-				evs = append(evs, event{QueueType: "<invalid JSON: " + string(b) + ">", at: time.Now()})
+				evs = append(evs, event{QueueType: "<invalid JSON: " + string(s.body) + ">", at: s.at})
 			}
 		}
+		done <- evs
 	}()
 	return done
 }
@@ -242,17 +294,9 @@ func (r *run) readEvents(ctx context.Context) <-chan []event {
 // sendControl publishes one control message as its own segment.
 func (r *run) sendControl(ctx context.Context, msg any) {
 	GinkgoHelper()
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.controlPub == nil {
-		p, err := trickle.NewPublisher(ctx, trickle.PublisherConfig{URL: cfg.suiteURL + r.control, ContentType: "application/json", Logger: quiet})
-		Expect(err).NotTo(HaveOccurred())
-		r.controlPub = p
-	}
 	b, err := json.Marshal(msg)
 	Expect(err).NotTo(HaveOccurred())
-	_, err = r.controlPub.Write(ctx, bytesReader(b))
-	Expect(err).NotTo(HaveOccurred())
+	r.chanSendRaw(ctx, b)
 }
 
 // waitHealth polls /health until it says want, within d.
