@@ -12,6 +12,7 @@ import (
 
 	"github.com/gotrickle/gotrickle/conformance/harness"
 	"github.com/gotrickle/gotrickle/pkg/frame"
+	"github.com/gotrickle/gotrickle/pkg/processor"
 )
 
 // The optional features of §18: the effects feature (claimed), the
@@ -224,6 +225,15 @@ var _ = Describe("Optional features", func() {
 		}
 		Eventually(flag("degraded_input")).WithTimeout(time.Until(lastIn.Add(3*time.Second))+200*time.Millisecond).WithPolling(100*time.Millisecond).Should(Equal(true),
 			"input paused: degraded_input")
+
+		// This stream is done; the live-paced run below (shared with §17,
+		// and started here when no earlier spec has run it) needs the
+		// processor to itself.
+		Expect(call("POST", stream("stop"), nil, "").status).To(Equal(200))
+		waitHealth("IDLE", 20*time.Second)
+		if slow {
+			useHandler(processor.Funcs{}) // the live-paced run passes frames through
+		}
 
 		// 30 fps input: both false after 12 s (the live-paced run of §17).
 		res := mediaLiveRun(ctx)
