@@ -69,6 +69,10 @@ func (r *run) request(params map[string]any) map[string]any {
 // start starts the stream and expects 200.
 func (r *run) start(params map[string]any) {
 	GinkgoHelper()
+	// A stream whose input ended may still be finishing (its output closed
+	// a moment before it lets go): wait for the processor to be free.
+	Eventually(health).WithTimeout(20*time.Second).WithPolling(20*time.Millisecond).ShouldNot(Equal("OK"),
+		"the processor is still busy with an earlier stream")
 	rep := postJSON(stream("start"), r.request(params))
 	Expect(rep.err).NotTo(HaveOccurred())
 	Expect(rep.status).To(Equal(200), "start: %s", rep.body)

@@ -161,8 +161,11 @@ func (s *stream) run() {
 			s.log.Warn("OnStreamStop failed", "err", err)
 		}
 	}
-	s.finishOutput()
+	// Not running from here on: a start that comes once a reader has seen
+	// the output end waits for this stream to finish instead of getting
+	// 503.
 	s.isRunning.Store(false)
+	s.finishOutput()
 	s.cancel()
 	side.Wait()
 	s.closeSideChannels()
