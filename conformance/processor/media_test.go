@@ -1060,28 +1060,7 @@ func mediaPMT(seg []byte) (pmt []mediaES, psiFirst bool) {
 // mediaFirstVideoNALs returns the NAL unit types of a segment's first video
 // PES (H.264 Annex B).
 func mediaFirstVideoNALs(seg []byte) []int {
-	var es []byte
-	videoPID := -1
-	for off := 0; off+mpegts.PacketSize <= len(seg); off += mpegts.PacketSize {
-		pkt := seg[off : off+mpegts.PacketSize]
-		pid := int(pkt[1]&0x1f)<<8 | int(pkt[2])
-		pl := mpegts.Payload(pkt)
-		if pl == nil {
-			continue
-		}
-		pusi := pkt[1]&0x40 != 0
-		if videoPID < 0 && pusi && mpegts.IsPES(pl) && pl[3]&0xF0 == 0xE0 {
-			videoPID = pid
-			es = append(es, pl[9+int(pl[8]):]...)
-			continue
-		}
-		if pid == videoPID {
-			if pusi {
-				break
-			}
-			es = append(es, pl...)
-		}
-	}
+	es := mpegts.FirstVideoES(seg)
 	var types []int
 	for i := 0; i+3 < len(es); i++ {
 		if es[i] == 0 && es[i+1] == 0 && es[i+2] == 1 {
@@ -1095,28 +1074,7 @@ func mediaFirstVideoNALs(seg []byte) []int {
 // mediaSPSChroma reads chroma_format_idc and bit depth from the first SPS
 // of a segment's first video PES; ok false when there is none.
 func mediaSPSChroma(seg []byte) (chroma, depth int, ok bool) {
-	var es []byte
-	videoPID := -1
-	for off := 0; off+mpegts.PacketSize <= len(seg); off += mpegts.PacketSize {
-		pkt := seg[off : off+mpegts.PacketSize]
-		pid := int(pkt[1]&0x1f)<<8 | int(pkt[2])
-		pl := mpegts.Payload(pkt)
-		if pl == nil {
-			continue
-		}
-		pusi := pkt[1]&0x40 != 0
-		if videoPID < 0 && pusi && mpegts.IsPES(pl) && pl[3]&0xF0 == 0xE0 {
-			videoPID = pid
-			es = append(es, pl[9+int(pl[8]):]...)
-			continue
-		}
-		if pid == videoPID {
-			if pusi {
-				break
-			}
-			es = append(es, pl...)
-		}
-	}
+	es := mpegts.FirstVideoES(seg)
 	for i := 0; i+4 < len(es); i++ {
 		if es[i] != 0 || es[i+1] != 0 || es[i+2] != 1 || es[i+3]&0x1f != 7 {
 			continue

@@ -133,6 +133,34 @@ func Payload(pkt []byte) []byte {
 	return pkt[off:]
 }
 
+// FirstVideoES returns the elementary-stream bytes of a segment's first
+// video PES (stream_id 0xE0–0xEF): its payload from the PES header on, up
+// to the next PES start on the same PID. Nil when there is none.
+func FirstVideoES(seg []byte) []byte {
+	var es []byte
+	videoPID := -1
+	for off := 0; off+PacketSize <= len(seg); off += PacketSize {
+		pkt := seg[off : off+PacketSize]
+		pl := Payload(pkt)
+		if pl == nil {
+			continue
+		}
+		switch {
+		case videoPID < 0 && PUSI(pkt) && IsPES(pl) && pl[3]&0xF0 == 0xE0:
+			videoPID = PID(pkt)
+			if hdr := 9 + int(pl[8]); hdr <= len(pl) {
+				es = append(es, pl[hdr:]...)
+			}
+		case PID(pkt) == videoPID:
+			if PUSI(pkt) {
+				return es
+			}
+			es = append(es, pl...)
+		}
+	}
+	return es
+}
+
 // IsPES reports whether a payload starts a PES (its start code prefix and
 // room for the fixed header).
 func IsPES(pl []byte) bool { return len(pl) >= 9 && pl[0] == 0 && pl[1] == 0 && pl[2] == 1 }

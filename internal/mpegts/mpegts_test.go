@@ -208,3 +208,25 @@ func TestPercentile(t *testing.T) {
 		t.Errorf("Percentile of nothing = %v, want NaN", got)
 	}
 }
+
+func TestFirstVideoESStopsAtTheNextPES(t *testing.T) {
+	first, cont, second, other := pkt(0x100, true, 9000, -1), pkt(0x100, false, 0, -1), pkt(0x100, true, 12000, -1), pkt(0x101, false, 0, -1)
+	hdrEnd := 4 + 9 + 5 // TS header, PES header, PTS
+	for _, c := range []struct {
+		name string
+		seg  []byte
+		want int // bytes of ES
+	}{
+		{"one packet gives its payload after the PES header", concat(first), PacketSize - hdrEnd},
+		{"a continuation on the same PID is added", concat(first, cont), 2*PacketSize - hdrEnd - 4},
+		{"another PID is left out", concat(first, other, cont), 2*PacketSize - hdrEnd - 4},
+		{"the next PES on the PID ends it", concat(first, cont, second, cont), 2*PacketSize - hdrEnd - 4},
+		{"no video PES gives nothing", concat(cont, other), 0},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if got := len(FirstVideoES(c.seg)); got != c.want {
+				t.Fatalf("%d ES bytes, want %d", got, c.want)
+			}
+		})
+	}
+}
