@@ -1,6 +1,5 @@
-// Command gotrickle runs gotrickle's pieces from one binary. So far: a
-// trickle server and the version; the processor, publish/subscribe tools,
-// templates and the conformance runner follow.
+// Command gotrickle runs gotrickle's pieces from one binary: a trickle
+// server, a processor, the demo, the conformance suites and the version.
 package main
 
 import (
@@ -31,10 +30,7 @@ func run(ctx context.Context, args []string) int {
 	root.SetArgs(args)
 	if err := root.ExecuteContext(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "gotrickle:", err)
-		if errors.Is(err, errUsage) {
-			return 2
-		}
-		return 1
+		return exitCode(err)
 	}
 	return 0
 }
@@ -49,7 +45,7 @@ func newRoot() *cobra.Command {
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return fmt.Errorf("%w: %w (see %s --help)", errUsage, err, c.CommandPath())
 	})
-	root.AddCommand(newServerCmd(), newServeCmd(), newDemoCmd(), newVersionCmd())
+	root.AddCommand(newServerCmd(), newServeCmd(), newDemoCmd(), newConformanceCmd(), newVersionCmd())
 	return root
 }
 

@@ -6,6 +6,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -14,7 +15,14 @@ import (
 	"go.uber.org/goleak"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	// Re-executed as the gotrickle command (see gotrickleCmd): ginkgo runs
+	// one suite per process, so conformance tests run the command apart.
+	if os.Getenv("GOTRICKLE_TEST_AS_MAIN") == "1" {
+		os.Exit(run(context.Background(), os.Args[1:]))
+	}
+	goleak.VerifyTestMain(m)
+}
 
 // execute runs the root command with args, capturing its output.
 func execute(ctx context.Context, args []string, stdout io.Writer) error {

@@ -11,7 +11,8 @@ import (
 	"github.com/onsi/ginkgo/v2/types"
 )
 
-// writeReports writes junit.xml, results.json and summary.md into dir.
+// writeReports writes junit.xml, results.json, summary.md and summary.html
+// into dir.
 func writeReports(dir string, res *Results, rep types.Report) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("report dir: %w", err)
@@ -29,6 +30,13 @@ func writeReports(dir string, res *Results, rep types.Report) error {
 	}
 	if err := os.WriteFile(filepath.Join(dir, "summary.md"), []byte(Markdown(res)), 0o644); err != nil {
 		return fmt.Errorf("summary.md: %w", err)
+	}
+	page, err := HTML(res)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "summary.html"), page, 0o644); err != nil {
+		return fmt.Errorf("summary.html: %w", err)
 	}
 	return nil
 }

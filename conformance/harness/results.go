@@ -94,7 +94,7 @@ func collect(suite, target string, strict bool, catalog []Requirement, rep types
 		}
 		q := byID[id]
 		if q == nil {
-			q = &RequirementResult{Requirement: Requirement{ID: id, Title: "(not in the spec document)"}}
+			q = &RequirementResult{Requirement: Requirement{ID: id, Title: notInSpec}}
 			byID[id] = q
 			order = append(order, id)
 		}
@@ -148,3 +148,45 @@ func verdict(res *Results, ran int, strict bool, reasons []string) (string, []st
 	}
 	return "pass", nil
 }
+
+// markDryRun turns a dry run's results into a catalogue: no spec ran, so
+// every status is not-run, and the verdict says whether the suite and the
+// spec document agree (CatalogueProblems).
+func markDryRun(res *Results) {
+	res.Counts = map[string]int{}
+	for i := range res.Requirements {
+		q := &res.Requirements[i]
+		q.Status = StatusNotRun
+		for j := range q.Specs {
+			q.Specs[j].Status, q.Specs[j].Detail = StatusNotRun, "dry run"
+		}
+		res.Counts[q.Status.String()]++
+	}
+	res.Reasons = CatalogueProblems(res)
+	res.Verdict = "pass"
+	if len(res.Reasons) > 0 {
+		res.Verdict = "fail"
+	}
+}
+
+// CatalogueProblems lists where a suite and its spec document disagree:
+// requirements no spec checks, specs labelled with IDs the document lacks,
+// and specs with no ID at all.
+func CatalogueProblems(res *Results) []string {
+	var out []string
+	for _, q := range res.Requirements {
+		switch {
+		case len(q.Specs) == 0:
+			out = append(out, q.ID+": no spec checks this requirement")
+		case q.Title == notInSpec:
+			out = append(out, q.ID+": specs name a requirement the spec document does not have")
+		}
+	}
+	for _, name := range res.Unlabelled {
+		out = append(out, "spec without an ID label: "+name)
+	}
+	return out
+}
+
+// notInSpec is the title of a requirement that only a spec label names.
+const notInSpec = "(not in the spec document)"

@@ -67,21 +67,14 @@ func specStatus(r types.SpecReport) (Status, string) {
 	return StatusError, r.State.String() + ": " + firstLine(msg)
 }
 
+// firstLine makes a failure message fit one report cell: gomega puts the
+// caller's description first and "Expected <actual> to be <op> <expected>"
+// on the lines after it, so the lines are joined, not cut, and whitespace
+// is collapsed.
 func firstLine(s string) string {
-	s = strings.TrimSpace(s)
-	if i := strings.IndexByte(s, '\n'); i >= 0 {
-		rest := strings.TrimSpace(s[i+1:])
-		s = s[:i]
-		if rest != "" {
-			// gomega puts the interesting part on the next lines
-			if j := strings.IndexByte(rest, '\n'); j >= 0 {
-				rest = rest[:j]
-			}
-			s += " " + rest
-		}
-	}
-	if len(s) > 200 {
-		s = s[:197] + "..."
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) > 300 {
+		s = s[:297] + "..."
 	}
 	return s
 }
