@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs the conformance suites against gotrickle's own implementations (or the
 # targets named in TRICKLE_* environment variables), writes reports under
-# $REPORTS/<suite>/, then proves the server suite catches planted bugs.
+# $REPORTS/<suite>/; then runs the installed binary's `gotrickle conformance`
+# against separately started gotrickle processes (CI/conformance-external.sh)
+# and proves the server and processor suites catch planted bugs (selftest).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 reports=${REPORTS:-reports}
@@ -16,7 +18,10 @@ for suite in server client processor; do
   TRICKLE_REPORT_DIR="$PWD/$reports/$suite" go test -count=1 $race "./conformance/$suite/" -args ${CONFORMANCE_ARGS:-} || status=1
   [ -f "$reports/$suite/summary.md" ] && sed -n '1,8p' "$reports/$suite/summary.md"
 done
-if [ -z "${TRICKLE_SERVER_URL:-}" ] && [ "${TRICKLE_SELFTEST:-1}" = 1 ]; then
+if [ -z "${TRICKLE_SERVER_URL:-}${TRICKLE_PROCESSOR_URL:-}" ]; then
+  REPORTS="$reports" bash CI/conformance-external.sh || status=1
+fi
+if [ -z "${TRICKLE_SERVER_URL:-}${TRICKLE_PROCESSOR_URL:-}" ] && [ "${TRICKLE_SELFTEST:-1}" = 1 ]; then
   echo "== conformance self-test: planted bugs must be caught"
   TRICKLE_SELFTEST=1 go test -count=1 -parallel 3 -v -run TestMutations ./conformance/selftest/ | grep -E '^(=== RUN|--- |\s+mutation_test|PASS|FAIL|ok)' || status=1
 fi
