@@ -18,6 +18,7 @@ deps:
 
 build: deps
 	$(GO) build $(PKGS)
+	$(GO) build -o bin/gotrickle ./cmd/gotrickle
 	CGO_ENABLED=0 $(GO) build $(PURE)
 
 # The README's test command: lint, unit tests with the race detector, then the
