@@ -121,7 +121,7 @@ func newSuiteCmd(name string) *cobra.Command {
 		Short: "Run the " + s.Title + " suite",
 		Long: s.Title + ` suite. Flags override the environment variables named in
 brackets. Exit status: 0 pass, 1 fail, 2 bad command line, 3 the harness could not run.`,
-		Args: cobra.NoArgs,
+		Args: usageArgs(cobra.NoArgs),
 		RunE: func(c *cobra.Command, _ []string) error {
 			for i, e := range envs {
 				if c.Flags().Changed(e.name) {

@@ -43,7 +43,7 @@ started through the HTTP API, its intensity is changed halfway with /stream/para
 the output channel is recorded to --out (MPEG-TS: play it with ffplay or any player).
 A summary follows: frames in and out, output fps, added latency, and the mean luma of
 the output before and after the parameter change.`,
-		Args: cobra.NoArgs,
+		Args: usageArgs(cobra.NoArgs),
 		RunE: func(c *cobra.Command, _ []string) error {
 			log, err := logCfg.logger(c.ErrOrStderr())
 			if err != nil {

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"syscall"
@@ -26,13 +27,31 @@ func main() {
 }
 
 func run(ctx context.Context, args []string) int {
+	return runWith(ctx, args, os.Stdout, os.Stderr)
+}
+
+// runWith runs the command line with the given output streams and returns
+// the exit status.
+func runWith(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	root := newRoot()
 	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
 	if err := root.ExecuteContext(ctx); err != nil {
-		fmt.Fprintln(os.Stderr, "gotrickle:", err)
+		fmt.Fprintln(stderr, "gotrickle:", err)
 		return exitCode(err)
 	}
 	return 0
+}
+
+// usageArgs makes a cobra argument check's complaint a usage error.
+func usageArgs(check cobra.PositionalArgs) cobra.PositionalArgs {
+	return func(c *cobra.Command, args []string) error {
+		if err := check(c, args); err != nil {
+			return fmt.Errorf("%w: %w (see %s --help)", errUsage, err, c.CommandPath())
+		}
+		return nil
+	}
 }
 
 func newRoot() *cobra.Command {
@@ -46,6 +65,7 @@ func newRoot() *cobra.Command {
 		return fmt.Errorf("%w: %w (see %s --help)", errUsage, err, c.CommandPath())
 	})
 	root.AddCommand(newServerCmd(), newServeCmd(), newDemoCmd(), newConformanceCmd(), newVersionCmd())
+	root.AddCommand(newPublishCmd(), newSubscribeCmd())
 	return root
 }
 
@@ -53,7 +73,7 @@ func newVersionCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "version",
 		Short: "Print the gotrickle version",
-		Args:  cobra.NoArgs,
+		Args:  usageArgs(cobra.NoArgs),
 		RunE: func(c *cobra.Command, _ []string) error {
 			_, err := fmt.Fprintln(c.OutOrStdout(), "gotrickle", version)
 			return err

@@ -42,7 +42,7 @@ Handlers: ` + strings.Join(effect.Names(), ", ") + `.
 PyTrickle's README drives its server at /api/stream/...: pass --route-prefix /api
 to use those commands unchanged. Prints "listening http://ADDR" once it accepts
 connections; SIGINT or SIGTERM stops the stream (finishing its output) and exits.`,
-		Args: cobra.NoArgs,
+		Args: usageArgs(cobra.NoArgs),
 		RunE: func(c *cobra.Command, _ []string) error {
 			log, err := f.log.logger(c.ErrOrStderr())
 			if err != nil {

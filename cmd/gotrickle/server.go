@@ -27,7 +27,7 @@ func newServerCmd() *cobra.Command {
 streaming POST and fanned out to GET readers while it is written (docs/spec/trickle.md).
 Prints "listening http://ADDR/BASE" on stdout once it accepts connections; SIGINT or
 SIGTERM ends every channel and shuts down.`,
-		Args: cobra.NoArgs,
+		Args: usageArgs(cobra.NoArgs),
 		RunE: func(c *cobra.Command, _ []string) error {
 			log, err := logCfg.logger(c.ErrOrStderr())
 			if err != nil {
