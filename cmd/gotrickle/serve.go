@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -15,14 +16,17 @@ import (
 	"github.com/gotrickle/gotrickle/pkg/effect"
 	"github.com/gotrickle/gotrickle/pkg/frame"
 	"github.com/gotrickle/gotrickle/pkg/media"
+	"github.com/gotrickle/gotrickle/pkg/orchestrator"
 	"github.com/gotrickle/gotrickle/pkg/processor"
 )
 
 type serveFlags struct {
 	addr, handler string
+	port          int
 	apiCfg        api.Config
 	procCfg       processor.Config
 	codecs        media.Codecs
+	orch          orchestrator.Config
 	log           logFlags
 }
 
@@ -57,11 +61,27 @@ connections; SIGINT or SIGTERM stops the stream (finishing its output) and exits
 			if f.apiCfg.Version == "" {
 				f.apiCfg.Version = version
 			}
-			return runProcessor(c.Context(), c, f.addr, h, f.procCfg, f.apiCfg)
+			if c.Flags().Changed("port") {
+				if f.port < 0 || f.port > 65535 {
+					return fmt.Errorf("%w: --port %d: want 0..65535", errUsage, f.port)
+				}
+				host, _, err := net.SplitHostPort(f.addr)
+				if err != nil {
+					return fmt.Errorf("%w: --addr %q: %w", errUsage, f.addr, err)
+				}
+				f.addr = net.JoinHostPort(host, strconv.Itoa(f.port))
+			}
+			reg, err := registration(f.orch, c)
+			if err != nil {
+				return fmt.Errorf("%w: %w", errUsage, err)
+			}
+			reg.Logger = log
+			return runProcessor(c.Context(), c, f.addr, h, f.procCfg, f.apiCfg, reg)
 		},
 	}
 	fl := c.Flags()
 	fl.StringVar(&f.addr, "addr", "0.0.0.0:8000", "host:port of the HTTP API (PyTrickle's default; port 0 picks a free one)")
+	fl.IntVar(&f.port, "port", 8000, "port of the HTTP API, on --addr's host (overrides --addr's port)")
 	fl.StringVar(&f.handler, "handler", "passthrough", "the frame handler: "+strings.Join(effect.Names(), ", "))
 	fl.StringVar(&f.apiCfg.RoutePrefix, "route-prefix", "/", "path before /stream/..., e.g. /api")
 	fl.StringVar(&f.apiCfg.Pipeline, "pipeline", "", "pipeline name for /version (default $PIPELINE or byoc)")
@@ -79,12 +99,56 @@ connections; SIGINT or SIGTERM stops the stream (finishing its output) and exits
 	fl.StringVar(&f.codecs.Encoder.AudioCodec, "audio-codec", "opus", "output audio codec: opus or aac")
 	fl.IntVar(&f.codecs.Decoder.Threads, "decoder-threads", 0, "decoder threads (0: one per core)")
 	fl.IntVar(&f.codecs.Encoder.Threads, "encoder-threads", 0, "libx264 threads (0: one per core)")
+	fl.StringVar(&f.orch.OrchURL, "orch-url", "", "register with this Livepeer orchestrator once listening [ORCH_URL]")
+	fl.StringVar(&f.orch.Secret, "orch-secret", "", "the orchestrator's secret; prefer the environment [ORCH_SECRET]")
+	fl.StringVar(&f.orch.URL, "capability-url", "", "URL the orchestrator reaches this processor at (default http://localhost:PORT) [CAPABILITY_URL]")
+	fl.StringVar(&f.orch.Name, "capability-name", "", "capability name (default gotrickle-worker) [CAPABILITY_NAME]")
+	fl.StringVar(&f.orch.Description, "capability-description", "", "capability description [CAPABILITY_DESCRIPTION]")
+	fl.IntVar(&f.orch.Capacity, "capability-capacity", 0, "streams at once (default 1) [CAPABILITY_CAPACITY]")
+	fl.IntVar(&f.orch.PricePerUnit, "capability-price-per-unit", 0, "price per unit [CAPABILITY_PRICE_PER_UNIT]")
+	fl.IntVar(&f.orch.PriceScaling, "capability-price-scaling", 0, "price scaling (default 1) [CAPABILITY_PRICE_SCALING]")
 	f.log.register(c)
 	return c
 }
 
-// runProcessor serves h's processor until ctx ends.
-func runProcessor(ctx context.Context, c *cobra.Command, addr string, h any, pc processor.Config, ac api.Config) error {
+// registration merges the orchestrator flags over PyTrickle's environment
+// variables (flags win).
+func registration(flags orchestrator.Config, c *cobra.Command) (orchestrator.Config, error) {
+	env, err := orchestrator.FromEnv()
+	if err != nil {
+		return env, err
+	}
+	set := func(name string, dst *string, v string) {
+		if c.Flags().Changed(name) {
+			*dst = v
+		}
+	}
+	set("orch-url", &env.OrchURL, flags.OrchURL)
+	set("orch-secret", &env.Secret, flags.Secret)
+	set("capability-url", &env.URL, flags.URL)
+	set("capability-name", &env.Name, flags.Name)
+	set("capability-description", &env.Description, flags.Description)
+	for name, p := range map[string][2]*int{
+		"capability-capacity":       {&env.Capacity, &flags.Capacity},
+		"capability-price-per-unit": {&env.PricePerUnit, &flags.PricePerUnit},
+		"capability-price-scaling":  {&env.PriceScaling, &flags.PriceScaling},
+	} {
+		if c.Flags().Changed(name) {
+			if *p[1] < 0 {
+				return env, fmt.Errorf("--%s %d: want 0 or more", name, *p[1])
+			}
+			*p[0] = *p[1]
+		}
+	}
+	if (env.OrchURL == "") != (env.Secret == "") {
+		return env, errors.New("registering with an orchestrator needs both --orch-url (ORCH_URL) and --orch-secret (ORCH_SECRET)")
+	}
+	return env, nil
+}
+
+// runProcessor serves h's processor until ctx ends; once it listens, it
+// registers with the orchestrator reg names, if any, in the background.
+func runProcessor(ctx context.Context, c *cobra.Command, addr string, h any, pc processor.Config, ac api.Config, reg orchestrator.Config) error {
 	if pc.MaxFramerate < 1 || pc.MaxFramerate > 60 {
 		return fmt.Errorf("%w: --max-framerate %d: want 1..60", errUsage, pc.MaxFramerate)
 	}
@@ -109,6 +173,24 @@ func runProcessor(ctx context.Context, c *cobra.Command, addr string, h any, pc 
 	runDone := make(chan error, 1)
 	go func() { runDone <- p.Run(runCtx) }()
 	fmt.Fprintf(c.OutOrStdout(), "listening http://%s\n", ln.Addr())
+	regDone := make(chan struct{})
+	regCtx, cancelReg := context.WithCancel(ctx)
+	defer func() { cancelReg(); <-regDone }()
+	go func() {
+		defer close(regDone)
+		if !reg.Enabled() {
+			return
+		}
+		if reg.URL == "" {
+			_, port, _ := net.SplitHostPort(ln.Addr().String())
+			reg.URL = "http://localhost:" + port
+		}
+		// A failed registration is logged, not fatal: the processor still
+		// serves whoever knows its URL (PyTrickle does the same).
+		if _, err := orchestrator.Register(regCtx, reg); err != nil && regCtx.Err() == nil {
+			reg.Logger.Error("orchestrator registration failed", "err", err)
+		}
+	}()
 	select {
 	case err = <-errc:
 	case <-ctx.Done():

@@ -2,12 +2,14 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -202,5 +204,51 @@ func TestServeRunsPyTrickleReadmeFlow(t *testing.T) {
 		case <-time.After(15 * time.Second):
 			t.Fatal("a command did not stop")
 		}
+	}
+}
+
+func TestServeRegistersWithAnOrchestratorOnceListening(t *testing.T) {
+	type reg struct {
+		auth string
+		body map[string]any
+	}
+	got := make(chan reg, 4)
+	orch := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var body map[string]any
+		json.NewDecoder(r.Body).Decode(&body)
+		if r.URL.Path == "/capability/register" {
+			got <- reg{r.Header.Get("Authorization"), body}
+		}
+	}))
+	defer orch.Close()
+	t.Setenv("ORCH_SECRET", "from-env")
+	t.Setenv("CAPABILITY_CAPACITY", "2")
+	ctx, cancel := context.WithCancel(context.Background())
+	base, done := startCmd(t, ctx, "serve", "--addr", "127.0.0.1:0", "--port", "0", "--orch-url", orch.URL,
+		"--capability-name", "gotrickle-test", "--log-level", "error")
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	}()
+	select {
+	case r := <-got:
+		_, port, _ := strings.Cut(strings.TrimPrefix(base, "http://"), ":")
+		if r.auth != "from-env" || r.body["name"] != "gotrickle-test" || r.body["capacity"] != 2.0 ||
+			r.body["url"] != "http://localhost:"+strings.TrimSuffix(port, "/") {
+			t.Fatalf("registration %q %v (serving at %s)", r.auth, r.body, base)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no registration reached the orchestrator")
+	}
+}
+
+func TestServeRefusesHalfAnOrchestratorSetting(t *testing.T) {
+	t.Setenv("ORCH_SECRET", "")
+	var stderr bytes.Buffer
+	code := runWith(context.Background(), []string{"serve", "--addr", "127.0.0.1:0", "--orch-url", "http://127.0.0.1:1"}, io.Discard, &stderr)
+	if code != 2 || !strings.Contains(stderr.String(), "ORCH_SECRET") {
+		t.Fatalf("exit %d: %s", code, stderr.String())
 	}
 }

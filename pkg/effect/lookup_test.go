@@ -1,6 +1,7 @@
 package effect
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -15,7 +16,7 @@ func TestLookup(t *testing.T) {
 	}{
 		{"passthrough", true, true, false, false},
 		{"colorgrade", true, false, true, true},
-		{"boxdraw", true, false, true, true},
+		{"boxes", true, false, true, true},
 		{"noisegate", false, true, true, true},
 	}
 	var names []string
@@ -49,6 +50,14 @@ func TestLookup(t *testing.T) {
 		slices.Sort(names)
 		if got := Names(); !slices.Equal(got, names) {
 			t.Errorf("Names() = %v, want %v", got, names)
+		}
+	})
+	t.Run("the old names boxdraw and colourgrade still resolve", func(t *testing.T) {
+		for alias, want := range map[string]string{"boxdraw": "*effect.BoxDrawer", "colourgrade": "*effect.ColorGrade"} {
+			h, err := Lookup(alias)
+			if err != nil || fmt.Sprintf("%T", h) != want {
+				t.Errorf("Lookup(%s) = %T, %v; want %s", alias, h, err, want)
+			}
 		}
 	})
 	t.Run("an unknown name is an error listing the known ones", func(t *testing.T) {
