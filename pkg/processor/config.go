@@ -27,8 +27,8 @@ type Config struct {
 
 	// VideoQueue is how many decoded video frames may wait for the video
 	// handler; when it is full the oldest waiting frame is skipped. The
-	// default is 32 frames (about a second) but at most 96 MiB of pixels at
-	// the stream's target size (16 frames at 1080p), at least 4.
+	// default is 32 frames (about a second) but at most 64 MiB of pixels at
+	// the stream's target size (24 frames at 720p, 10 at 1080p), at least 4.
 	VideoQueue int
 	// NoSkip makes the decoder wait for room in a full queue instead of
 	// skipping frames, and turns MaxLag off: for files and benchmarks,

@@ -1754,8 +1754,8 @@ func TestTheDefaultVideoQueueIsBoundedInBytes(t *testing.T) {
 	}{
 		{"a configured length wins", 7, 1920, 1080, 7},
 		{"small frames get 32", 0, 512, 512, 32},
-		{"720p gets 32 (88 MB)", 0, 1280, 720, 32},
-		{"1080p gets 16 (96 MiB)", 0, 1920, 1080, 16},
+		{"720p gets 24 (64 MiB)", 0, 1280, 720, 24},
+		{"1080p gets 10 (64 MiB)", 0, 1920, 1080, 10},
 		{"4K gets the floor of 4", 0, 3840, 2160, 4},
 	} {
 		t.Run(c.name, func(t *testing.T) {

@@ -113,7 +113,11 @@ func videoQueueLen(configured, w, h int) int {
 	if configured > 0 {
 		return configured
 	}
-	const budget = 96 << 20
+	// The queue is most of a stream's memory under overload, and the Go
+	// heap grows past what is live before it collects: 64 MiB keeps a 720p
+	// stream under 300 MB resident (PROC-104), and frames that would wait
+	// longer than MaxLag are skipped anyway.
+	const budget = 64 << 20
 	return max(4, min(32, budget/(3*w*h)))
 }
 
