@@ -64,7 +64,7 @@ func newRoot() *cobra.Command {
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
 		return fmt.Errorf("%w: %w (see %s --help)", errUsage, err, c.CommandPath())
 	})
-	root.AddCommand(newServerCmd(), newServeCmd(), newDemoCmd(), newConformanceCmd(), newVersionCmd())
+	root.AddCommand(newServerCmd(), newServeCmd(), newDemoCmd(), newConformanceCmd(), newVersionCmd(), newInitCmd(), newListCmd())
 	root.AddCommand(newPublishCmd(), newSubscribeCmd())
 	return root
 }
