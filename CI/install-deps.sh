@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Installs what gotrickle needs on a fresh Debian bookworm machine (run as root):
-# FFmpeg 5.1 development packages for go-astiav, pkg-config, and the ffmpeg CLI that
-# makes fixtures. Idempotent: when everything is present it only checks and returns.
+# FFmpeg 5.1 development packages for go-astiav, pkg-config, the ffmpeg CLI that
+# makes fixtures, and curl (the client suite's reference third-party clients). Idempotent: when everything is present it only checks and returns.
 set -euo pipefail
 
 pkgs=(pkg-config libavcodec-dev libavformat-dev libavfilter-dev libavutil-dev
-      libswscale-dev libswresample-dev libavdevice-dev ffmpeg)
+      libswscale-dev libswresample-dev libavdevice-dev ffmpeg curl)
 
 missing=()
 for p in "${pkgs[@]}"; do

@@ -21,7 +21,7 @@ import (
 // command line).
 const (
 	exitFail    = 1 // the verdict is fail
-	exitHarness = 3 // the harness could not produce a verdict
+	exitHarness = 3 // the harness broke: no verdict about the target
 )
 
 // exitError carries an exit status other than 1 out of a command.
@@ -92,7 +92,8 @@ Reports: junit.xml, results.json, summary.md and summary.html in --report-dir.
 Every setting can also come from its environment variable (shown in --help);
 the flag wins. conformance/README.md explains the statuses and the reports.
 
-Exit status: 0 pass, 1 fail, 2 bad command line, 3 the harness could not run.`,
+Exit status: 0 pass, 1 fail, 2 bad command line, 3 the harness broke (bad settings,
+an unreachable target, a panic in the suite): no verdict about the target.`,
 		Args: cobra.ArbitraryArgs,
 		RunE: func(c *cobra.Command, args []string) error {
 			if len(args) == 0 {
@@ -120,7 +121,8 @@ func newSuiteCmd(name string) *cobra.Command {
 		Use:   name,
 		Short: "Run the " + s.Title + " suite",
 		Long: s.Title + ` suite. Flags override the environment variables named in
-brackets. Exit status: 0 pass, 1 fail, 2 bad command line, 3 the harness could not run.`,
+brackets. Exit status: 0 pass, 1 fail, 2 bad command line, 3 the harness broke (bad settings,
+an unreachable target, a panic in the suite): no verdict about the target.`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(c *cobra.Command, _ []string) error {
 			for i, e := range envs {
@@ -156,6 +158,9 @@ brackets. Exit status: 0 pass, 1 fail, 2 bad command line, 3 the harness could n
 			}
 			if err != nil {
 				return &exitError{exitHarness, fmt.Errorf("conformance %s: %w", name, err)}
+			}
+			if res.HarnessBroke() {
+				return &exitError{exitHarness, fmt.Errorf("conformance %s: the harness broke (see above); the verdict says nothing about the target", name)}
 			}
 			if res.Verdict != "pass" {
 				return &exitError{exitFail, fmt.Errorf("conformance %s: verdict fail (%d reasons, see above)", name, len(res.Reasons))}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -111,18 +113,24 @@ func TestConformanceRunsASuiteAndWritesEveryReport(t *testing.T) {
 }
 
 func TestConformanceExitStatusesSayWhatHappened(t *testing.T) {
+	// A server that answers every request with an empty 200 is reachable
+	// but no trickle server.
+	wrong := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	t.Cleanup(wrong.Close) // the subtests run in parallel, after this function returns
 	cases := []struct {
 		name string
 		args []string
 		want int
 	}{
-		{"a server that is not there fails the run with status 1",
-			[]string{"conformance", "server", "--url", "http://127.0.0.1:1/", "--label-filter", "ID:TRK-SRV-001", "--report-dir", "none"}, 1},
+		{"a server that is not there is reported as the harness unable to run (3)",
+			[]string{"conformance", "server", "--url", "http://127.0.0.1:1/", "--label-filter", "ID:TRK-SRV-001", "--report-dir", "none"}, 3},
+		{"a failing requirement fails the run with status 1",
+			[]string{"conformance", "server", "--url", wrong.URL + "/", "--label-filter", "ID:TRK-SRV-001", "--report-dir", "none"}, 1},
 		{"a filter that selects nothing fails the run", []string{"conformance", "client", "--label-filter", "ID:NOPE-001", "--report-dir", "none"}, 1},
 		{"an unknown flag is a usage error", []string{"conformance", "processor", "--bogus"}, 2},
 		{"a suite that does not exist is a usage error", []string{"conformance", "tracker"}, 2},
-		{"a bad setting is reported as a harness error, not a pass", []string{"conformance", "processor", "--reaction", "soon",
-			"--label-filter", "ID:PROC-007", "--report-dir", "none"}, 1},
+		{"a bad setting is a harness error (3), not a verdict", []string{"conformance", "processor", "--reaction", "soon",
+			"--label-filter", "ID:PROC-007", "--report-dir", "none"}, 3},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -439,7 +439,9 @@ func (l *wireLog) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		l.mu.Unlock()
 	}()
 	if hang {
+		l.mu.Lock()
 		e.HungUp = true
+		l.mu.Unlock()
 		if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
 			conn.Close()
 			return

@@ -18,6 +18,10 @@
 //	                  short form of each runs instead
 //	TRICKLE_STRICT    1: SHOULD failures fail the run
 //	TRICKLE_DISABLE   categories to switch off (comma-separated)
+//	TRICKLE_PUBLISHER_CMD, TRICKLE_SUBSCRIBER_CMD
+//	                  command templates of a third party's publisher and
+//	                  subscriber to check instead of gotrickle's (command
+//	                  mode: driver_cmd.go, conformance/CLIENT-COMMANDS.md)
 package client
 
 import (
@@ -50,6 +54,10 @@ var cfg settings
 
 var _ = specs.BeforeEach(harness.CategoryGate)
 
+// In command mode, specs of a role without a command are skipped and the
+// call specs report unsupported (driver_cmd.go).
+var _ = specs.BeforeEach(roleGate)
+
 var _ = specs.BeforeSuite(func() {
 	cfg = settings{reaction: 2 * time.Second}
 	if v := os.Getenv("TRICKLE_REACTION"); v != "" {
@@ -63,7 +71,7 @@ var _ = specs.BeforeSuite(func() {
 	case "1", "true", "yes":
 		cfg.long = true
 	}
-	harness.SetTarget(impl.Name() + " (in-process) against fakes/trickleserver on loopback")
+	harness.SetTarget(chooseClients())
 })
 
 // needLong skips a full-length spec unless TRICKLE_LONG is set.

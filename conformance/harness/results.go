@@ -3,6 +3,7 @@ package harness
 import (
 	"cmp"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/onsi/ginkgo/v2/types"
@@ -49,6 +50,23 @@ func (r *Results) Failed() []string {
 		}
 	}
 	return ids
+}
+
+// HarnessBroke reports whether the harness itself failed: its set-up or
+// tear-down, an unlabelled spec, or a requirement with status error. Such a
+// run's verdict says nothing about the implementation.
+func (r *Results) HarnessBroke() bool {
+	for _, why := range r.Reasons {
+		if strings.HasPrefix(why, "harness") {
+			return true
+		}
+	}
+	for _, q := range r.Requirements {
+		if q.Status == StatusError {
+			return true
+		}
+	}
+	return false
 }
 
 // Status returns the status of one requirement (StatusNotRun if unknown).
@@ -108,10 +126,9 @@ func collect(suite, target string, strict bool, catalog []Requirement, rep types
 		q.Specs = append(q.Specs, SpecResult{Name: sr.FullText(), Status: st, Detail: detail,
 			DurationMS: float64(sr.RunTime.Microseconds()) / 1000, Location: sr.LeafNodeLocation.String()})
 		if st > q.Status || len(q.Specs) == 1 {
-			q.Status = st
-			if detail != "" {
-				q.Detail = detail
-			}
+			// The worst spec speaks for the requirement, even with no
+			// detail: a pass must not keep a skipped spec's reason.
+			q.Status, q.Detail = st, detail
 		}
 	}
 	for _, id := range order {
@@ -129,7 +146,9 @@ func collect(suite, target string, strict bool, catalog []Requirement, rep types
 // failures fail it only in strict mode. A run in which no spec ran fails
 // too: a label filter that selected nothing proves nothing.
 func verdict(res *Results, ran int, strict bool, reasons []string) (string, []string) {
-	if ran == 0 {
+	if ran == 0 && len(reasons) == 0 {
+		// (A failed BeforeSuite also leaves nothing run; its reason is
+		// already there and says more.)
 		reasons = append(reasons, "no spec ran: the label filter selected nothing")
 	}
 	if len(res.Unlabelled) > 0 {
