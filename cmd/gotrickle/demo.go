@@ -24,6 +24,7 @@ import (
 	"github.com/gotrickle/gotrickle/pkg/frame"
 	"github.com/gotrickle/gotrickle/pkg/media"
 	"github.com/gotrickle/gotrickle/pkg/processor"
+	"github.com/gotrickle/gotrickle/pkg/statuspage"
 	"github.com/gotrickle/gotrickle/pkg/trickle"
 )
 
@@ -124,8 +125,10 @@ func runDemo(ctx context.Context, stdout io.Writer, log *slog.Logger, cfg demoCo
 	if err != nil {
 		return err
 	}
-	asrv := api.New(p, api.Config{Logger: log, Version: version})
-	p.SetObserver(asrv.Observer())
+	page := statuspage.New(p, statuspage.Config{Title: "gotrickle demo", Logger: log})
+	defer page.Close() // after stopAPI: the HTTP server does not wait for websockets
+	asrv := api.New(p, api.Config{Logger: log, Version: version, StatusPage: page})
+	p.SetObserver(processor.Observers(asrv.Observer(), page))
 	apiURL, stopAPI, err := serveLoopback(asrv)
 	if err != nil {
 		return err
@@ -134,7 +137,7 @@ func runDemo(ctx context.Context, stdout io.Writer, log *slog.Logger, cfg demoCo
 	if err := p.LoadModel(ctx); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "trickle server %s, processor API %s\n", trickleURL, apiURL)
+	fmt.Fprintf(stdout, "trickle server %s, processor API %s (status page %s/)\n", trickleURL, apiURL, strings.TrimSuffix(apiURL, "/"))
 
 	// The recorder: every output byte to the file, every frame decoded.
 	recorded := make(chan []demoFrame, 1)

@@ -20,6 +20,7 @@ import (
 	"github.com/gotrickle/gotrickle/pkg/media"
 	"github.com/gotrickle/gotrickle/pkg/orchestrator"
 	"github.com/gotrickle/gotrickle/pkg/processor"
+	"github.com/gotrickle/gotrickle/pkg/statuspage"
 )
 
 type serveFlags struct {
@@ -30,6 +31,8 @@ type serveFlags struct {
 	procCfg       processor.Config
 	codecs        media.Codecs
 	orch          orchestrator.Config
+	noStatusPage  bool
+	pageOrigins   []string
 	log           logFlags
 }
 
@@ -42,7 +45,9 @@ func newServeCmd() *cobra.Command {
 trickle channel at subscribe_url, runs the chosen handler on every frame, and
 publishes H.264 + audio MPEG-TS segments to publish_url. The HTTP API is PyTrickle's
 (/stream/start, /stream/stop, /stream/params, /stream/status, /health, /version,
-/app-version, /hardware/info, /hardware/stats, /live-video-to-video) plus /metrics.
+/app-version, /hardware/info, /hardware/stats, /live-video-to-video) plus /metrics, and
+a live status page at / (state, params form, fps and latency charts, events, an output
+preview; pushed over /ws; --no-status-page turns it off).
 
 Handlers: ` + strings.Join(effect.Names(), ", ") + `.
 
@@ -86,7 +91,11 @@ connections; SIGINT or SIGTERM stops the stream (finishing its output) and exits
 				return fmt.Errorf("%w: %w", errUsage, err)
 			}
 			reg.Logger = log
-			return runProcessor(c.Context(), c, f.addr, h, f.procCfg, f.apiCfg, reg)
+			var page *statuspage.Config
+			if !f.noStatusPage {
+				page = &statuspage.Config{RoutePrefix: f.apiCfg.RoutePrefix, AllowedOrigins: f.pageOrigins, Logger: log}
+			}
+			return runProcessor(c.Context(), c, f.addr, h, f.procCfg, f.apiCfg, reg, page)
 		},
 	}
 	fl := c.Flags()
@@ -110,6 +119,9 @@ connections; SIGINT or SIGTERM stops the stream (finishing its output) and exits
 	fl.StringVar(&f.codecs.Encoder.AudioCodec, "audio-codec", "opus", "output audio codec: opus or aac")
 	fl.IntVar(&f.codecs.Decoder.Threads, "decoder-threads", 0, "decoder threads (0: one per core)")
 	fl.IntVar(&f.codecs.Encoder.Threads, "encoder-threads", 0, "libx264 threads (0: one per core)")
+	fl.BoolVar(&f.noStatusPage, "no-status-page", false, "do not serve the live status page at / (and /ws, /ui/)")
+	fl.StringSliceVar(&f.pageOrigins, "status-page-origin", nil,
+		"origin besides the processor's own host allowed to open the status page's websocket (repeatable; * for any)")
 	fl.StringVar(&f.orch.OrchURL, "orch-url", "", "register with this Livepeer orchestrator once listening [ORCH_URL]")
 	fl.StringVar(&f.orch.Secret, "orch-secret", "", "the orchestrator's secret; prefer the environment [ORCH_SECRET]")
 	fl.StringVar(&f.orch.URL, "capability-url", "", "URL the orchestrator reaches this processor at (default http://localhost:PORT) [CAPABILITY_URL]")
@@ -157,9 +169,11 @@ func registration(flags orchestrator.Config, c *cobra.Command) (orchestrator.Con
 	return env, nil
 }
 
-// runProcessor serves h's processor until ctx ends; once it listens, it
-// registers with the orchestrator reg names, if any, in the background.
-func runProcessor(ctx context.Context, c *cobra.Command, addr string, h any, pc processor.Config, ac api.Config, reg orchestrator.Config) error {
+// runProcessor serves h's processor until ctx ends, with the status page
+// when page is not nil; once it listens, it registers with the orchestrator
+// reg names, if any, in the background.
+func runProcessor(ctx context.Context, c *cobra.Command, addr string, h any, pc processor.Config, ac api.Config,
+	reg orchestrator.Config, page *statuspage.Config) error {
 	if pc.MaxFramerate < 1 || pc.MaxFramerate > 60 {
 		return fmt.Errorf("%w: --max-framerate %d: want 1..60", errUsage, pc.MaxFramerate)
 	}
@@ -170,8 +184,20 @@ func runProcessor(ctx context.Context, c *cobra.Command, addr string, h any, pc 
 	if err != nil {
 		return err
 	}
+	var sp *statuspage.Page
+	if page != nil {
+		sp = statuspage.New(p, *page)
+		// Deferred first, so it runs after the HTTP server's Shutdown,
+		// which does not wait for websockets.
+		defer sp.Close()
+		ac.StatusPage = sp
+	}
 	srv := api.New(p, ac)
-	p.SetObserver(srv.Observer())
+	if sp != nil {
+		p.SetObserver(processor.Observers(srv.Observer(), sp))
+	} else {
+		p.SetObserver(srv.Observer())
+	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
@@ -184,6 +210,9 @@ func runProcessor(ctx context.Context, c *cobra.Command, addr string, h any, pc 
 	runDone := make(chan error, 1)
 	go func() { runDone <- p.Run(runCtx) }()
 	fmt.Fprintf(c.OutOrStdout(), "listening http://%s\n", ln.Addr())
+	if sp != nil {
+		pc.Logger.Info("status page", "url", "http://"+ln.Addr().String()+"/")
+	}
 	regDone := make(chan struct{})
 	regCtx, cancelReg := context.WithCancel(ctx)
 	defer func() { cancelReg(); <-regDone }()

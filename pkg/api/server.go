@@ -91,6 +91,12 @@ type Config struct {
 	// Without it, or where it returns nil, the maps are empty, as
 	// PyTrickle's are when NVML is unavailable.
 	Hardware func() (info, stats map[string]any)
+	// StatusPage, when set, serves GET and HEAD of "/", "/ws" and every
+	// path under "/ui/" (a *statuspage.Page: the live web status page, its
+	// websocket and its assets), never prefixed by RoutePrefix; the API's
+	// own routes win where a path is both. Other methods there get 405.
+	// Unset, those paths are 404 like any unknown path.
+	StatusPage http.Handler
 }
 
 // DefaultMaxBodyBytes is the default Config.MaxBodyBytes.
@@ -137,8 +143,19 @@ func New(b Backend, cfg Config) *Server {
 		"/live-video-to-video": {post: true, h: s.handleStart},
 		"/metrics":             {h: metricsHandler.ServeHTTP},
 	}
+	if sp := cfg.StatusPage; sp != nil {
+		for _, path := range []string{"/", "/ws"} {
+			if _, taken := s.routes[path]; !taken {
+				s.routes[path] = route{h: sp.ServeHTTP}
+			}
+		}
+	}
 	return s
 }
+
+// statusPageAssets is the path prefix under which Config.StatusPage
+// serves its assets.
+const statusPageAssets = "/ui/"
 
 // Observer returns the observer that feeds the handler-latency histogram
 // gotrickle_handler_seconds{kind}; give it to the processor.
@@ -152,6 +169,9 @@ func (s *Server) Config() Config { return s.cfg }
 // 405 with an Allow header, both with JSON bodies.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rt, ok := s.routes[r.URL.Path]
+	if !ok && s.cfg.StatusPage != nil && strings.HasPrefix(r.URL.Path, statusPageAssets) {
+		rt, ok = route{h: s.cfg.StatusPage.ServeHTTP}, true
+	}
 	if !ok {
 		s.writeJSON(w, http.StatusNotFound, errorBody("404: Not Found"))
 		return

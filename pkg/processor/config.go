@@ -22,7 +22,9 @@ type Config struct {
 	HTTPClient *http.Client
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
-	// Observer receives handler timings; nil means none.
+	// Observer receives handler timings, and events and output frames
+	// when it implements EventObserver or OutputObserver (see Observers
+	// for more than one); nil means none.
 	Observer Observer
 
 	// VideoQueue is how many decoded video frames may wait for the video

@@ -42,21 +42,23 @@ func (o *output) streams(video, audio bool) {
 	}
 }
 
-func (o *output) writeVideo(v *frame.Video) {
+// writeVideo encodes v and reports whether the encoder accepted it.
+func (o *output) writeVideo(v *frame.Video) bool {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.enc == nil {
 		o.s.ctr.encodeErrors.Add(1)
-		return
+		return false
 	}
 	if err := o.enc.WriteVideo(v); err != nil {
 		o.failed(err)
-		return
+		return false
 	}
 	// Counted here, once the encoder has the frame: with zerolatency its
 	// bytes are on their way to the wire.
 	o.s.rates.egressVideo.tick(time.Now())
 	o.s.ctr.videoOut.Add(1)
+	return true
 }
 
 func (o *output) writeAudio(a *frame.Audio) {

@@ -184,9 +184,13 @@ func (p *Processor) applyParams(ctx context.Context, s *stream, params Params, f
 		if fromAPI {
 			p.state.paramsSucceeded()
 		}
+		s.params.merge(rest)
 		return nil
 	}
 	err := callSafely(func() error { return p.h.params.UpdateParams(ctx, rest) })
+	if err == nil {
+		s.params.merge(rest)
+	}
 	switch {
 	case err == nil && fromAPI:
 		p.state.paramsSucceeded()

@@ -55,6 +55,7 @@ type stream struct {
 	lastProcessed atomic.Int64 // unix ns of the last frame a handler processed
 	lastFailEvent atomic.Int64 // unix ns of the last handler_error event
 	loading       loadingFrames
+	params        currentParams // start params with the updates merged in
 
 	isRunning atomic.Bool
 	stopOnce  sync.Once
@@ -104,6 +105,7 @@ func newStream(p *Processor, req StartRequest, cfg streamConfig) (*stream, error
 	s.out = newOutput(s)
 	s.lastProcessed.Store(time.Now().UnixNano())
 	s.applyBuiltins(req.Params)
+	s.params.set(req.Params)
 	s.isRunning.Store(true)
 	return s, nil
 }
@@ -228,6 +230,7 @@ func (s *stream) stop(ctx context.Context) error {
 }
 
 func (s *stream) sendEvent(ev map[string]any, queue string) bool {
+	s.observeEvent(ev, queue)
 	return s.events.Send(ev, queue)
 }
 

@@ -28,7 +28,9 @@ func (s *stream) videoWorker() {
 			if s.invert.Load() {
 				invertVideo(out)
 			}
-			s.out.writeVideo(out)
+			if s.out.writeVideo(out) {
+				s.observeOutput(out, item.arrival)
+			}
 		}
 		if out != item.v && out != nil {
 			out.Release()
