@@ -53,12 +53,18 @@ const maxDemuxFailures = 64
 var ErrNoStreams = errors.New("media: segment has no stream to decode")
 
 // Decoder turns trickle segments (complete MPEG-TS files, in order) into
-// video frames. It is not safe for concurrent use.
+// video frames. Each segment's pictures come from a decoder of its own;
+// its audio decoder carries on from the segment before when the audio
+// does (decoder_audio.go), so a segment's first audio frames decode as in
+// the continuous stream. It is not safe for concurrent use.
 type Decoder struct {
 	cfg   DecoderConfig
 	conv  converter
 	audio audioConverter
 	cap   rateCap
+	// kept is the audio decoder carried from one segment to the next
+	// (decoder_audio.go); nil between streams.
+	kept *keptAudio
 }
 
 // NewDecoder checks cfg and returns a Decoder; Close releases it.
@@ -107,8 +113,12 @@ func (d *Decoder) SetMaxFramerate(r frame.Rational) error {
 // MaxFramerate returns the frame-rate cap in force.
 func (d *Decoder) MaxFramerate() frame.Rational { return d.cap.get() }
 
-// Close releases the decoder's scaler and buffers.
-func (d *Decoder) Close() { d.conv.free() }
+// Close releases the decoder's scaler, buffers and the audio decoder it
+// keeps between segments.
+func (d *Decoder) Close() {
+	d.conv.free()
+	d.dropAudio()
+}
 
 // Handlers receive decoded frames; each owns the frames it is given
 // (Release them when done). A nil handler means that kind is not decoded.
@@ -223,19 +233,32 @@ func (d *Decoder) DecodeSegment(ctx context.Context, r io.Reader, h Handlers) (s
 		}
 	}
 
+	// The video decoder lives for this segment; the audio one is kept for
+	// the next unless this segment fails (decoder_audio.go).
 	var video, audio *streamDecoder
-	defer func() { video.free(); audio.free() }()
+	var audioStream *astiav.Stream
+	defer func() {
+		video.free()
+		if err != nil || (d.kept != nil && d.kept.failed) {
+			d.dropAudio()
+		}
+	}()
 	for _, s := range fc.Streams() {
 		var err error
 		switch mt := s.CodecParameters().MediaType(); {
 		case mt == astiav.MediaTypeVideo && h.Video != nil && video == nil:
 			video, err = openStream(s, d.cfg.Threads, d.cfg.LowDelay)
 		case mt == astiav.MediaTypeAudio && h.Audio != nil && audio == nil:
-			audio, err = openStream(s, 1, false)
+			audio, err = d.audioFor(s)
+			audioStream = s
 		}
 		if err != nil {
 			return st, err
 		}
+	}
+	if audio == nil {
+		// No audio decoded here: what comes next does not continue it.
+		d.dropAudio()
 	}
 	if video == nil && audio == nil {
 		return st, readErr(ErrNoStreams)
@@ -268,11 +291,16 @@ func (d *Decoder) DecodeSegment(ctx context.Context, r io.Reader, h Handlers) (s
 		case video != nil && pkt.StreamIndex() == video.index:
 			sd = video
 		case audio != nil && pkt.StreamIndex() == audio.index:
+			if audio, err = d.beforeAudioPacket(pkt, audioStream); err != nil {
+				pkt.Unref()
+				return st, err
+			}
 			sd = audio
 		}
 		if sd != nil {
 			if err := sd.cc.SendPacket(pkt); err != nil && !errors.Is(err, astiav.ErrEagain) {
 				st.Corrupt++
+				d.audioFailed(sd)
 			}
 		}
 		pkt.Unref()
@@ -291,10 +319,13 @@ func (d *Decoder) DecodeSegment(ctx context.Context, r io.Reader, h Handlers) (s
 	if n := sr.n; n%188 != 0 && n%192 != 0 && n%204 != 0 {
 		st.Corrupt++
 	}
-	// The segment is complete: drain the decoders so none of its frames
-	// waits for the next segment.
+	// The segment is complete: drain the video decoder so none of its
+	// pictures waits for the next segment. The audio decoder is kept as it
+	// is, its state for the next segment (audio decoders hold no frame
+	// back; Opus at most a few resampler samples); only one that failed is
+	// drained, before it is dropped.
 	for _, sd := range []*streamDecoder{video, audio} {
-		if sd == nil {
+		if sd == nil || (sd == audio && !d.kept.failed) {
 			continue
 		}
 		if err := sd.cc.SendPacket(nil); err != nil && !errors.Is(err, astiav.ErrEof) {
@@ -316,6 +347,7 @@ func (d *Decoder) receive(sd *streamDecoder, isVideo bool, h Handlers, st *Segme
 			return nil
 		case err != nil:
 			st.Corrupt++
+			d.audioFailed(sd)
 			return nil
 		}
 		if !isVideo {
@@ -324,6 +356,7 @@ func (d *Decoder) receive(sd *streamDecoder, isVideo bool, h Handlers, st *Segme
 			if err != nil {
 				return err
 			}
+			d.audioDecoded(sd, a)
 			st.AudioFrames++
 			if err := h.Audio(a); err != nil {
 				return err
