@@ -81,9 +81,11 @@ func TestMetrics(t *testing.T) {
 		}
 	}
 	for _, line := range strings.Split(strings.TrimSpace(text), "\n") {
+		// The server's own series are gotrickle_*; the standard process_*
+		// and go_* collectors come with its registry.
 		name := strings.TrimPrefix(strings.TrimPrefix(line, "# HELP "), "# TYPE ")
-		if !strings.HasPrefix(name, "gotrickle_") {
-			t.Errorf("a series without the gotrickle_ prefix: %s", line)
+		if !strings.HasPrefix(name, "gotrickle_") && !strings.HasPrefix(name, "process_") && !strings.HasPrefix(name, "go_") {
+			t.Errorf("a series of neither the server nor the standard collectors: %s", line)
 		}
 	}
 }
@@ -167,5 +169,15 @@ func TestObserverIsAProcessorObserver(t *testing.T) {
 	var o processor.Observer = New(newFake(), Config{Logger: quiet}).Observer()
 	if o == nil {
 		t.Fatal(errors.New("nil observer"))
+	}
+}
+
+func TestTheOwnRegistryCarriesProcessAndRuntimeMetrics(t *testing.T) {
+	t.Parallel()
+	text := scrape(t, New(newFake(), Config{Logger: quiet}))
+	for _, want := range []string{"process_resident_memory_bytes ", "process_open_fds ", "go_goroutines "} {
+		if !strings.Contains(text, "\n"+want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/gotrickle/gotrickle/pkg/processor"
@@ -80,7 +81,8 @@ type Config struct {
 	// Logger receives the server's logs. It defaults to slog.Default().
 	Logger *slog.Logger
 	// Registerer is where the server's metrics are registered. It defaults
-	// to a registry of the server's own.
+	// to a registry of the server's own, which also carries the process_*
+	// and go_* collectors.
 	Registerer prometheus.Registerer
 	// Gatherer is what GET /metrics serves. It defaults to Registerer when
 	// that is also a Gatherer (a *prometheus.Registry is), else to
@@ -274,6 +276,10 @@ func withDefaults(cfg Config) Config {
 	}
 	if cfg.Registerer == nil {
 		reg := prometheus.NewRegistry()
+		// The process's own figures (resident memory, CPU, open files) and
+		// the Go runtime's, as any Go service exports them: what a scraper
+		// and the conformance suite's memory check (PROC-104) look for.
+		reg.MustRegister(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), collectors.NewGoCollector())
 		cfg.Registerer = reg
 		if cfg.Gatherer == nil {
 			cfg.Gatherer = reg
