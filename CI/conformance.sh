@@ -23,6 +23,7 @@ if [ -z "${TRICKLE_SERVER_URL:-}${TRICKLE_PROCESSOR_URL:-}" ]; then
 fi
 if [ -z "${TRICKLE_SERVER_URL:-}${TRICKLE_PROCESSOR_URL:-}" ] && [ "${TRICKLE_SELFTEST:-1}" = 1 ]; then
   echo "== conformance self-test: planted bugs must be caught"
-  TRICKLE_SELFTEST=1 go test -count=1 -parallel 3 -v -run TestMutations ./conformance/selftest/ | grep -E '^(=== RUN|--- |\s+mutation_test|PASS|FAIL|ok)' || status=1
+  TRICKLE_SELFTEST=1 go test -count=1 -timeout 20m -parallel 3 -v -run TestMutations ./conformance/selftest/ |
+    grep -E '^(=== RUN|--- |\s+(mutation|processor|cli)_test|PASS|FAIL|ok)' || status=1
 fi
 exit $status

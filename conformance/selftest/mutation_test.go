@@ -1,25 +1,23 @@
-// Package selftest proves that the server conformance suite catches bugs:
-// it runs the suite, as a separate black-box binary, against the fake
-// server with one planted bug at a time (a mutation) and checks that the
-// suite fails exactly the requirement the bug breaks, and nothing outside a
-// declared set of requirements that depend on the same behaviour. A run
-// against the unmutated fake must pass cleanly in strict mode.
+// Package selftest proves that the conformance suites catch bugs: it runs
+// a suite, as users run it (the gotrickle command, a separate process that
+// knows the implementation only by its URL), against a fake with one
+// planted bug at a time (a mutation), and checks that the suite fails the
+// requirement the bug breaks and nothing outside a declared set of
+// requirements that observe the same behaviour. A run against the
+// unmutated fake must pass cleanly in strict mode. The server suite is
+// judged against fakes/trickleserver (this file), the processor suite
+// against fakes/brokenprocessor (processor_test.go).
 //
-// It needs the go tool (it builds the suite binary) and takes a minute or
-// two, so it runs when TRICKLE_SELFTEST=1 (make conformance sets it).
+// It needs the go tool (it builds the gotrickle command) and takes several
+// minutes, so it runs when TRICKLE_SELFTEST=1 (make conformance sets it).
 package selftest
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http/httptest"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -77,50 +75,25 @@ func TestMutationsAreCaughtByTheServerSuite(t *testing.T) {
 	if os.Getenv("TRICKLE_SELFTEST") != "1" {
 		t.Skip("set TRICKLE_SELFTEST=1 to run the suite against planted bugs (make conformance does)")
 	}
-	bin := buildSuite(t)
+	bin := buildCLI(t)
 
 	t.Run("the unmutated fake passes the suite in strict mode", func(t *testing.T) {
 		t.Parallel()
-		res := runSuite(t, bin, nil)
-		if res.Verdict != "pass" || len(res.Failed()) > 0 {
-			t.Fatalf("baseline failed: %v %v", res.Failed(), res.Reasons)
-		}
+		expectClean(t, runServerSuite(t, bin, nil))
 	})
 	for _, p := range plants {
 		t.Run(fmt.Sprintf("%s makes the suite fail %s", p.mutation, p.target), func(t *testing.T) {
 			t.Parallel()
-			res := runSuite(t, bin, []trickleserver.Mutation{p.mutation})
-			if got := res.Status(p.target); got != harness.StatusFail {
-				t.Errorf("%s: status %v, want fail", p.target, got)
-			}
-			allowed := append([]string{p.target}, p.mayAlso...)
-			for _, id := range res.Failed() {
-				if !slices.Contains(allowed, id) {
-					t.Errorf("%s also failed %s, which is outside its declared set (%s)", p.mutation, id, p.why)
-				}
-			}
-			if res.Verdict != "fail" {
-				t.Errorf("verdict %q, want fail", res.Verdict)
-			}
+			res := runServerSuite(t, bin, []trickleserver.Mutation{p.mutation})
+			expectCaught(t, res, string(p.mutation), p.target, p.mayAlso, p.why)
 			t.Logf("%s failed %v", p.mutation, res.Failed())
 		})
 	}
 }
 
-// buildSuite compiles the server suite into a test binary once.
-func buildSuite(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "server.test")
-	cmd := exec.Command("go", "test", "-c", "-o", bin, "../server")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("building the server suite: %v\n%s", err, out)
-	}
-	return bin
-}
-
-// runSuite serves a fake with the given mutations on loopback, runs the
-// suite binary against it in strict mode and returns its results.json.
-func runSuite(t *testing.T, bin string, muts []trickleserver.Mutation) *harness.Results {
+// runServerSuite serves a fake with the given mutations on loopback, runs
+// the server suite against it in strict mode and returns its results.
+func runServerSuite(t *testing.T, bin string, muts []trickleserver.Mutation) *harness.Results {
 	t.Helper()
 	fake := trickleserver.New(trickleserver.Config{
 		Trickle: trickle.ServerConfig{
@@ -134,41 +107,6 @@ func runSuite(t *testing.T, bin string, muts []trickleserver.Mutation) *harness.
 	})
 	hs := httptest.NewServer(fake)
 	defer func() { fake.Close(); hs.Close() }()
-
-	dir := t.TempDir()
-	cmd := exec.Command(bin, "-test.count=1")
-	cmd.Env = append(os.Environ(),
-		"TRICKLE_SERVER_URL="+hs.URL+"/",
-		"TRICKLE_STRICT=1",
-		"TRICKLE_REPORT_DIR="+dir,
-		"TRICKLE_IDLE_TIMEOUT=3s",
-		"TRICKLE_IDLE_SLACK=2s",
-		"TRICKLE_KEEPALIVE=1s",
-	)
-	out, err := cmd.CombinedOutput()
-	b, rerr := os.ReadFile(filepath.Join(dir, "results.json"))
-	if rerr != nil {
-		t.Fatalf("suite wrote no results (exit %v): %v\n%s", err, rerr, tail(out))
-	}
-	var res harness.Results
-	if err := json.Unmarshal(b, &res); err != nil {
-		t.Fatalf("results.json: %v", err)
-	}
-	if (err == nil) != (res.Verdict == "pass") {
-		t.Fatalf("exit status %v disagrees with verdict %q", err, res.Verdict)
-	}
-	for _, q := range res.Requirements {
-		if q.Status == harness.StatusError {
-			t.Errorf("harness error on %s: %s", q.ID, q.Detail)
-		}
-	}
-	return &res
-}
-
-func tail(b []byte) string {
-	s := string(b)
-	if len(s) > 4000 {
-		s = "..." + s[len(s)-4000:]
-	}
-	return strings.TrimSpace(s)
+	return runConformance(t, bin, "server", "--url", hs.URL+"/",
+		"--idle-timeout", "3s", "--idle-slack", "2s", "--keepalive", "1s").res
 }
