@@ -17,8 +17,10 @@ type Config struct {
 	// MaxFramerate is the default input frame-rate cap: 24 fps, like
 	// PyTrickle. max_framerate in params overrides it, live.
 	MaxFramerate int
-	// HTTPClient carries every trickle request; the default has its own
-	// transport.
+	// HTTPClient carries the trickle requests of the input, output and
+	// control channels; the default has its own transport. The events and
+	// data channels each get a transport of their own, so that a stop
+	// whose deadline has passed can cut just their connections.
 	HTTPClient *http.Client
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger

@@ -253,6 +253,7 @@ func (s *stream) control() {
 	cr := newControlReader(s.req.ControlURL, func(ctx context.Context, p Params) {
 		_ = s.p.applyParams(ctx, s, p, false)
 	}, s.log)
+	cr.client = s.p.cfg.HTTPClient
 	err := cr.run(s.inCtx)
 	if errors.Is(err, trickle.ErrStreamNotFound) || errors.Is(err, trickle.ErrStreamClosed) {
 		// PyTrickle ends the stream when its control channel is gone
