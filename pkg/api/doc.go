@@ -3,7 +3,9 @@
 // GET {prefix}/stream/status, /health, /version, /app-version,
 // /hardware/info, /hardware/stats and the /live-video-to-video alias), with
 // PyTrickle's request validation, messages, response shapes and status
-// codes, plus GET /metrics in the Prometheus text format.
+// codes, plus GET /metrics in the Prometheus text format. With
+// Config.StatusPage set it also serves a status page at /, /ws and /ui/
+// (pkg/statuspage), GET only, never under the route prefix.
 //
 // A Server drives a Backend (gotrickle's processor, or a fake) and is an
 // http.Handler. DecodeStart, DecodeParams and ValidateParams are the request
