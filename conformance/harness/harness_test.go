@@ -3,6 +3,7 @@ package harness
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/onsi/ginkgo/v2/types"
 
@@ -16,6 +17,7 @@ func spec1(id string, level Level, state types.SpecState, msg string) types.Spec
 		LeafNodeLabels: []string{idPrefix + id, levelPrefix + string(level), categoryPrefix + "core"},
 		State:          state,
 		Failure:        types.Failure{Message: msg},
+		RunTime:        10 * time.Millisecond,
 	}
 }
 
@@ -57,6 +59,9 @@ func TestARequirementTakesTheWorstStatusOfItsSpecs(t *testing.T) {
 		spec1("X-001", Must, types.SpecStateFailed, "second spec failed"),
 		spec1("X-001", Must, types.SpecStateSkipped, unsupportedPrefix+"x"),
 	}})
+	if got := res.Requirements[0].DurationMS; got != 30 {
+		t.Errorf("X-001 took %v ms, want its specs' 10+10+10", got)
+	}
 	if got := res.Status("X-001"); got != StatusFail {
 		t.Fatalf("X-001 %v, want fail", got)
 	}

@@ -13,12 +13,7 @@ var htmlTemplate string
 
 var summaryHTML = template.Must(template.New("summary").Funcs(template.FuncMap{
 	"upper": strings.ToUpper,
-	"ms": func(v float64) string {
-		if v >= 1000 {
-			return fmt.Sprintf("%.1f s", v/1000)
-		}
-		return fmt.Sprintf("%.0f ms", v)
-	},
+	"ms":    msText,
 	"statuses": func(res *Results) []statusCount {
 		var out []statusCount
 		for s := StatusNotRun; s <= StatusError; s++ {

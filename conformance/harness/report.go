@@ -63,10 +63,10 @@ func Markdown(res *Results) string {
 			fmt.Fprintf(&b, "- %s\n", mdEscape(r))
 		}
 	}
-	b.WriteString("\n| ID | Level | Category | Status | Title | Detail |\n|---|---|---|---|---|---|\n")
+	b.WriteString("\n| ID | Level | Category | Status | Time | Title | Detail |\n|---|---|---|---|---|---|---|\n")
 	for _, q := range res.Requirements {
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", q.ID, q.Level, q.Category,
-			statusCell(q.Status), mdEscape(q.Title), mdEscape(q.Detail))
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s |\n", q.ID, q.Level, q.Category,
+			statusCell(q.Status), msText(q.DurationMS), mdEscape(q.Title), mdEscape(q.Detail))
 	}
 	return b.String()
 }
@@ -81,4 +81,15 @@ func statusCell(s Status) string {
 func mdEscape(s string) string {
 	s = strings.ReplaceAll(s, "|", `\|`)
 	return strings.ReplaceAll(s, "\n", " ")
+}
+
+// msText formats a duration in milliseconds for the summaries.
+func msText(v float64) string {
+	switch {
+	case v == 0:
+		return ""
+	case v >= 1000:
+		return fmt.Sprintf("%.1f s", v/1000)
+	}
+	return fmt.Sprintf("%.0f ms", v)
 }

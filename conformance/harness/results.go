@@ -21,9 +21,11 @@ type SpecResult struct {
 // RequirementResult is one requirement's outcome: the worst of its specs.
 type RequirementResult struct {
 	Requirement
-	Status Status       `json:"status"`
-	Detail string       `json:"detail,omitempty"`
-	Specs  []SpecResult `json:"specs,omitempty"`
+	Status Status `json:"status"`
+	Detail string `json:"detail,omitempty"`
+	// DurationMS is the time its specs took, together.
+	DurationMS float64      `json:"duration_ms"`
+	Specs      []SpecResult `json:"specs,omitempty"`
 }
 
 // Results is what a suite run produced; it is written as results.json.
@@ -125,6 +127,7 @@ func collect(suite, target string, strict bool, catalog []Requirement, rep types
 		}
 		q.Specs = append(q.Specs, SpecResult{Name: sr.FullText(), Status: st, Detail: detail,
 			DurationMS: float64(sr.RunTime.Microseconds()) / 1000, Location: sr.LeafNodeLocation.String()})
+		q.DurationMS += float64(sr.RunTime.Microseconds()) / 1000
 		if st > q.Status || len(q.Specs) == 1 {
 			// The worst spec speaks for the requirement, even with no
 			// detail: a pass must not keep a skipped spec's reason.
