@@ -7,7 +7,7 @@ REPORTS   ?= reports
 BENCHTIME ?= 300x
 # Packages that must build without cgo (the protocol, frames, the processor
 # and its API): checked by lint.
-PURE      ?= ./pkg/trickle/... ./pkg/frame/... ./pkg/processor/... ./pkg/api/... ./pkg/effect/... ./pkg/orchestrator/... ./fakes/...
+PURE      ?= ./pkg/trickle/... ./pkg/frame/... ./pkg/processor/... ./pkg/api/... ./pkg/effect/... ./pkg/orchestrator/... ./pkg/statuspage/... ./fakes/trickleserver/...
 
 .PHONY: all deps build test test-unit conformance bench demo lint fmt clean
 
