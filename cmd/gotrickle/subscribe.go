@@ -27,10 +27,10 @@ func newSubscribeCmd() *cobra.Command {
 		Long: `Record the trickle channel at URL to FILE ("-" for stdout): every segment's bytes in
 order, as they arrive, until the publisher ends the stream, --max-segments is reached
 or the command is interrupted. MPEG-TS segments concatenate into a playable file.
-A channel that does not exist yet is waited for, up to --wait.
---start picks the first segment: -2 the one being written now, from its first byte
-(the default), -1 the next one to be written, or an absolute seq. A progress line is shown when stderr is a
-terminal; a summary goes to stderr.
+A channel that does not exist yet is waited for, up to --wait. --start picks the
+first segment: -2 the one being written now, from its first byte (the default), -1
+the next one to be written, or an absolute seq. A progress line is shown when stderr
+is a terminal; a summary goes to stderr.
 
 Exit status: 0 the stream ended (or interrupted, or enough segments), 1 the channel
 does not exist or failed, 2 bad command line.`,
