@@ -9,6 +9,10 @@ import (
 
 // Codecs makes the decoders and encoders a stream uses. pkg/media provides
 // the FFmpeg implementation (media.Codecs); tests use fakes.
+//
+// A Codecs that also has a method ReleaseMemory() gets it called once each
+// stream has ended, after its decoder and encoder are closed: the place to
+// hand a C heap's freed pages back to the system.
 type Codecs interface {
 	NewDecoder(cfg DecoderConfig) (Decoder, error)
 	NewEncoder(cfg EncoderConfig, sink SegmentSink) (Encoder, error)

@@ -1765,3 +1765,34 @@ func TestTheDefaultVideoQueueIsBoundedInBytes(t *testing.T) {
 		})
 	}
 }
+
+// releasingCodecs are fake codecs that count ReleaseMemory calls.
+type releasingCodecs struct {
+	*fakeCodecs
+	released atomic.Int32
+}
+
+func (c *releasingCodecs) ReleaseMemory() { c.released.Add(1) }
+
+func TestCodecsThatReleaseMemoryAreAskedToOnceAStreamHasEnded(t *testing.T) {
+	codecs := &releasingCodecs{fakeCodecs: newFakeCodecs()}
+	pl := newPipeline(t, Funcs{}, Config{Codecs: codecs})
+	pl.load()
+	pl.start(pl.request())
+	pl.feed("v=5 a=2 pts=0")
+	if n := codecs.released.Load(); n != 0 {
+		t.Fatalf("released %d times while the stream runs", n)
+	}
+	pl.endInput()
+	if err := pl.read("out").waitEnd(t); !errors.Is(err, trickle.ErrStreamClosed) {
+		t.Fatalf("the output ended with %v", err)
+	}
+	select {
+	case <-pl.stream().done:
+	case <-time.After(waitLimit):
+		t.Fatal("the stream did not finish")
+	}
+	if n := codecs.released.Load(); n != 1 {
+		t.Fatalf("released %d times after the stream ended, want once", n)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -179,6 +180,15 @@ func (s *stream) run() {
 	s.log.Info("stream ended", "video_in", c.VideoIn, "video_out", c.VideoOut, "video_skipped", c.VideoSkipped,
 		"video_failed", c.VideoFailed, "audio_out", c.AudioOut, "segments_out", c.SegmentsOut)
 	s.p.streamEnded(s)
+	// A processor runs one stream at a time: once it ends, its frames,
+	// queues and codec buffers are garbage. Collect them and hand the
+	// pages back now, so that an idle processor sits at its idle size and
+	// the next stream starts from there, instead of on top of what the
+	// last one left for the runtime's lazy scavenger.
+	debug.FreeOSMemory()
+	if r, ok := s.p.cfg.Codecs.(interface{ ReleaseMemory() }); ok {
+		r.ReleaseMemory()
+	}
 }
 
 // finishOutput ends the last output segment and closes the output channel,
