@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strconv"
 	"time"
 
@@ -49,6 +50,9 @@ does not exist or failed, 2 bad command line.`,
 			}
 			var w io.Writer = c.OutOrStdout()
 			if args[1] != "-" {
+				if err := os.MkdirAll(filepath.Dir(args[1]), 0o755); err != nil {
+					return err
+				}
 				f, err := os.Create(args[1])
 				if err != nil {
 					return err
