@@ -55,21 +55,7 @@ func TestServeRunsPyTrickleReadmeFlow(t *testing.T) {
 	defer client.CloseIdleConnections()
 	call := func(method, path, body string) (int, map[string]any) {
 		t.Helper()
-		req, err := http.NewRequest(method, apiURL+path, strings.NewReader(body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := client.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var m map[string]any
-		if err := json.NewDecoder(resp.Body).Decode(&m); err != nil {
-			t.Fatalf("%s %s: %v", method, path, err)
-		}
-		return resp.StatusCode, m
+		return callJSON(t, context.Background(), client, apiURL+path, method, body)
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {

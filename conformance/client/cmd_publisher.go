@@ -272,19 +272,7 @@ var _ = specs.Describe("Publisher run", Label(runPublisherLabel), func() {
 			res := publishAll(f)
 			attempts := f.segReqs(http.MethodPost, 0)
 			Expect(len(attempts)).To(BeNumerically(">=", 2), "the segment was not retried (%v):%s", res, describe(attempts))
-			var gaps []time.Duration
-			for i := 1; i < len(attempts); i++ {
-				gaps = append(gaps, attempts[i].Start.Sub(attempts[i-1].End))
-			}
-			for i, g := range gaps {
-				Expect(g).To(BeNumerically(">=", 100*time.Millisecond), "pause %d was %v:%s", i+1, g, describe(attempts))
-				if i > 0 {
-					Expect(g).To(BeNumerically(">=", gaps[i-1]-10*time.Millisecond), "pauses %v do not grow", gaps)
-				}
-			}
-			if len(gaps) > 1 {
-				Expect(gaps[len(gaps)-1]).To(BeNumerically(">", gaps[0]), "pauses %v do not grow", gaps)
-			}
+			expectGrowingPauses(attempts)
 		})
 
 		It("closes a segment that failed part-way with DELETE /{ch}/{seq}", harness.Req("TRK-CLI-011", harness.Should, harness.Faults), func() {

@@ -488,3 +488,23 @@ func (w *interimCounter) Unwrap() http.ResponseWriter { return w.ResponseWriter 
 
 // errSetup is a harness error: the spec could not set up what it checks.
 func errSetup(format string, args ...any) error { return fmt.Errorf(format, args...) }
+
+// expectGrowingPauses checks the pauses between a publisher's attempts at
+// one segment (TRK-CLI-010): at least 100 ms each, never shorter than the
+// one before (10 ms slack), and the last longer than the first.
+func expectGrowingPauses(attempts []trickleserver.Request) {
+	GinkgoHelper()
+	var gaps []time.Duration
+	for i := 1; i < len(attempts); i++ {
+		gaps = append(gaps, attempts[i].Start.Sub(attempts[i-1].End))
+	}
+	for i, g := range gaps {
+		Expect(g).To(BeNumerically(">=", 100*time.Millisecond), "pause %d was %v:%s", i+1, g, describe(attempts))
+		if i > 0 {
+			Expect(g).To(BeNumerically(">=", gaps[i-1]-10*time.Millisecond), "pauses %v do not grow", gaps)
+		}
+	}
+	if len(gaps) > 1 {
+		Expect(gaps[len(gaps)-1]).To(BeNumerically(">", gaps[0]), "pauses %v do not grow", gaps)
+	}
+}

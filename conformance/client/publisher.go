@@ -299,19 +299,7 @@ var _ = specs.Describe("Publisher", func() {
 			for _, a := range attempts {
 				Expect(a.Start).To(BeTemporally("<", returned), "POSTs went on after the segment was given up:%s", describe(attempts))
 			}
-			var gaps []time.Duration
-			for i := 1; i < len(attempts); i++ {
-				gaps = append(gaps, attempts[i].Start.Sub(attempts[i-1].End))
-			}
-			for i, g := range gaps {
-				Expect(g).To(BeNumerically(">=", 100*time.Millisecond), "pause %d was %v:%s", i+1, g, describe(attempts))
-				if i > 0 {
-					Expect(g).To(BeNumerically(">=", gaps[i-1]-10*time.Millisecond), "pauses %v do not grow", gaps)
-				}
-			}
-			if len(gaps) > 1 {
-				Expect(gaps[len(gaps)-1]).To(BeNumerically(">", gaps[0]), "pauses %v do not grow", gaps)
-			}
+			expectGrowingPauses(attempts)
 		})
 
 		It("closes a segment that failed part-way with DELETE /{ch}/{seq}", harness.Req("TRK-CLI-011", harness.Should, harness.Faults), func() {
