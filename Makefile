@@ -7,9 +7,9 @@ REPORTS   ?= reports
 BENCHTIME ?= 300x
 # Packages that must build without cgo (the protocol, frames, the processor
 # and its API): checked by lint.
-PURE      ?= ./pkg/trickle/... ./pkg/frame/... ./pkg/processor/... ./pkg/api/... ./pkg/effect/... ./pkg/orchestrator/... ./pkg/statuspage/... ./fakes/trickleserver/...
+PURE      ?= ./pkg/trickle/... ./pkg/frame/... ./pkg/processor/... ./pkg/api/... ./pkg/effect/... ./pkg/orchestrator/... ./pkg/statuspage/... ./pkg/gpu/... ./fakes/trickleserver/...
 
-.PHONY: all deps build test test-unit conformance bench demo lint fmt clean
+.PHONY: all deps build test test-unit conformance bench demo lint fmt clean ptx test-gpu
 
 all: build
 
@@ -44,6 +44,22 @@ bench: deps
 # out/demo.ts, with a summary (see `gotrickle demo --help`).
 demo: deps
 	$(GO) run ./cmd/gotrickle demo --out out/demo.ts
+
+# Regenerates pkg/gpu/kernels/kernels.ptx from kernels.cu: nvcc where it
+# exists (the GPU machine), else clang-14 (installed by CI/install-clang.sh).
+ptx:
+	@command -v nvcc >/dev/null || bash CI/install-clang.sh
+	bash pkg/gpu/kernels/make-ptx.sh
+
+# GPU path: builds and vets -tags cuda (cuda.h + stub libcuda.so from
+# CI/install-cuda-headers.sh), builds bin/gpu.test (pkg/gpu's tests with
+# -tags cuda; it needs only the NVIDIA driver), runs it against
+# pkg/gpu/internal/fakecuda, and runs it for real where a driver is present
+# (else copy bin/gpu.test to a GPU machine and run ./gpu.test -test.v).
+test-gpu:
+	bash CI/build-cuda.sh
+	@if ldconfig -p | grep -q 'libcuda\.so\.1 '; then ./bin/gpu.test -test.v -test.count=1; \
+	else echo "test-gpu: no NVIDIA driver here; copy bin/gpu.test to a GPU machine and run ./gpu.test -test.v"; fi
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go'; git ls-files --others --exclude-standard '*.go')); \
