@@ -9,7 +9,7 @@ BENCHTIME ?= 300x
 # and its API): checked by lint.
 PURE      ?= ./pkg/trickle/... ./pkg/frame/... ./pkg/processor/... ./pkg/api/... ./pkg/effect/... ./pkg/orchestrator/... ./pkg/statuspage/... ./pkg/gpu/... ./fakes/trickleserver/...
 
-.PHONY: all deps build test test-unit conformance bench demo lint fmt clean ptx test-gpu
+.PHONY: all deps build test test-unit conformance bench demo lint fmt clean ptx test-gpu bench-gpu
 
 all: build
 
@@ -60,6 +60,16 @@ test-gpu:
 	bash CI/build-cuda.sh
 	@if ldconfig -p | grep -q 'libcuda\.so\.1 '; then ./bin/gpu.test -test.v -test.count=1; \
 	else echo "test-gpu: no NVIDIA driver here; copy bin/gpu.test to a GPU machine and run ./gpu.test -test.v"; fi
+
+# The GPU kernel chain at 1080p (NV12 -> RGB -> grade -> YUV420P) on the
+# device this build opens, with and without copies, beside the Go reference
+# kernels in the same run; on a GPU machine, bin/gpu.test (make test-gpu)
+# runs it with -test.run '^$$' -test.bench Chain1080p.
+bench-gpu:
+	$(GO) test -run '^$$' -bench 'Chain1080p' -benchtime 100x ./pkg/gpu/
+	$(GO) test -run '^$$' -bench 'Kernels1080p' -benchtime 20x ./pkg/gpu/kernels/
+	@if [ -x bin/gpu.test ] && ldconfig -p | grep -q 'libcuda\.so\.1 '; then \
+	  ./bin/gpu.test -test.run '^$$' -test.bench Chain1080p -test.benchtime 1000x; fi
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go'; git ls-files --others --exclude-standard '*.go')); \
