@@ -6,15 +6,5 @@
 # already installed it only checks and returns.
 set -euo pipefail
 
-if dpkg-query -W -f='${Status}' chromium 2>/dev/null | grep -q "install ok installed"; then
-  echo "install-chromium: chromium present ($(command -v chromium || echo 'not on PATH'))"
-  exit 0
-fi
-
-echo "install-chromium: installing chromium"
-sudo=""
-if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
-export DEBIAN_FRONTEND=noninteractive
-$sudo apt-get update -qq
-$sudo apt-get install -y -qq --no-install-recommends chromium >/dev/null
-echo "install-chromium: done ($(command -v chromium))"
+bash "$(dirname "$0")/apt-install.sh" install-chromium chromium
+echo "install-chromium: $(command -v chromium || echo 'chromium not on PATH')"

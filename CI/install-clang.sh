@@ -8,22 +8,4 @@ set -euo pipefail
 
 pkgs=(clang-14)
 
-missing=()
-for p in "${pkgs[@]}"; do
-  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
-    missing+=("$p")
-  fi
-done
-
-if [ ${#missing[@]} -eq 0 ]; then
-  echo "install-clang: all ${#pkgs[@]} packages present"
-  exit 0
-fi
-
-echo "install-clang: installing ${missing[*]}"
-sudo=""
-if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
-export DEBIAN_FRONTEND=noninteractive
-$sudo apt-get update -qq
-$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-echo "install-clang: done"
+exec bash "$(dirname "$0")/apt-install.sh" install-clang "${pkgs[@]}"

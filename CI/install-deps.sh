@@ -7,22 +7,4 @@ set -euo pipefail
 pkgs=(pkg-config libavcodec-dev libavformat-dev libavfilter-dev libavutil-dev
       libswscale-dev libswresample-dev libavdevice-dev ffmpeg curl)
 
-missing=()
-for p in "${pkgs[@]}"; do
-  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
-    missing+=("$p")
-  fi
-done
-
-if [ ${#missing[@]} -eq 0 ]; then
-  echo "install-deps: all ${#pkgs[@]} packages present"
-  exit 0
-fi
-
-echo "install-deps: installing ${missing[*]}"
-sudo=""
-if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
-export DEBIAN_FRONTEND=noninteractive
-$sudo apt-get update -qq
-$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-echo "install-deps: done"
+exec bash "$(dirname "$0")/apt-install.sh" install-deps "${pkgs[@]}"

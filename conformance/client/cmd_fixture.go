@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -18,7 +17,6 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/gotrickle/gotrickle/conformance/harness"
-	"github.com/gotrickle/gotrickle/fakes/trickleserver"
 	"github.com/gotrickle/gotrickle/fixtures"
 	"github.com/gotrickle/gotrickle/pkg/trickle"
 )
@@ -51,16 +49,7 @@ type runFixture struct {
 // newRunFixture is newFixture with a bodyCapture in front of the wire log.
 func newRunFixture(o fixtureOpts) *runFixture {
 	GinkgoHelper()
-	fake := trickleserver.New(trickleserver.Config{
-		Trickle: trickle.ServerConfig{
-			Autocreate:         !o.noAutocreate,
-			FirstByteKeepalive: o.keepalive,
-			MaxSegmentBytes:    o.maxSegment,
-			RingSize:           o.ringSize,
-			Logger:             slog.New(slog.DiscardHandler),
-		},
-		Faults: o.faults,
-	})
+	fake := newFake(o)
 	tr := &http.Transport{DisableCompression: true}
 	// Everything the handlers read is set before the servers start.
 	f := &fixture{fake: fake, client: &http.Client{Transport: tr}, ch: randomName()}

@@ -56,9 +56,9 @@ type fixture struct {
 	url    string // the channel URL the client is given: {base}{ch}
 }
 
-func newFixture(o fixtureOpts) *fixture {
-	GinkgoHelper()
-	fake := trickleserver.New(trickleserver.Config{
+// newFake is the fake server of a spec, configured as o says.
+func newFake(o fixtureOpts) *trickleserver.Server {
+	return trickleserver.New(trickleserver.Config{
 		Trickle: trickle.ServerConfig{
 			Autocreate:         !o.noAutocreate,
 			FirstByteKeepalive: o.keepalive,
@@ -68,6 +68,11 @@ func newFixture(o fixtureOpts) *fixture {
 		},
 		Faults: o.faults,
 	})
+}
+
+func newFixture(o fixtureOpts) *fixture {
+	GinkgoHelper()
+	fake := newFake(o)
 	wire := &wireLog{next: fake, no470Latest: o.no470Latest}
 	srv := httptest.NewServer(wire)
 	feed := httptest.NewServer(fake.Trickle())
