@@ -3,7 +3,6 @@ package api
 import (
 	"errors"
 	"reflect"
-	"strings"
 	"testing"
 
 	"github.com/gotrickle/gotrickle/pkg/processor"
@@ -214,24 +213,4 @@ func TestMediaType(t *testing.T) {
 			t.Errorf("mediaType(%q) = %q, want %q", in, got, want)
 		}
 	}
-}
-
-// FuzzDecodeStart checks that no body makes DecodeStart panic and that a
-// success always carries a non-nil params map.
-func FuzzDecodeStart(f *testing.F) {
-	for _, s := range []string{
-		`{"gateway_request_id":"r"}`, `{}`, `[]`, `{"gateway_request_id":"r","params":{"width":"1","height":1.5}}`,
-		`{"gateway_request_id":1,"params":[]}`, `{"params":{"max_framerate":1e999}}`, `{"a":` + strings.Repeat("[", 50),
-	} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		req, err := DecodeStart(jsonCT, []byte(s))
-		if err == nil && req.Params == nil {
-			t.Fatalf("%q: nil params without an error", s)
-		}
-		if p, err := DecodeParams(jsonCT, []byte(s)); err == nil && p == nil {
-			t.Fatalf("%q: DecodeParams gave nil params without an error", s)
-		}
-	})
 }

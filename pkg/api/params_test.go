@@ -1,7 +1,6 @@
 package api
 
 import (
-	"bytes"
 	"encoding/json"
 	"math"
 	"reflect"
@@ -269,57 +268,4 @@ func TestFromPyStringBounds(t *testing.T) {
 			}
 		})
 	}
-}
-
-// FuzzValidateParams checks that no JSON value makes ValidateParams panic,
-// decoded either way, and that a nil error means the converted keys hold
-// ints in range and a bool.
-func FuzzValidateParams(f *testing.F) {
-	for _, s := range []string{
-		`{}`, `null`, `[1]`, `{"width":1920,"height":"1080"}`, `{"width":"1_9","height":1.5}`,
-		`{"width":1e400,"height":1}`, `{"max_framerate":"60"}`, `{"max_framerate":61}`,
-		`{"max_framerate":-1e300}`, `{"detect_out_resolution":"Yes"}`, `{"detect_out_resolution":1.0}`,
-		`{"width":"١٩٢٠","height":"\u3000 1"}`, `{"a":{"b":[1,2,{"c":null}]}}`,
-	} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		for _, useNumber := range []bool{true, false} {
-			dec := json.NewDecoder(bytes.NewReader([]byte(s)))
-			if useNumber {
-				dec.UseNumber()
-			}
-			var v any
-			if dec.Decode(&v) != nil {
-				return
-			}
-			got, err := ValidateParams(v)
-			if err != nil {
-				if got != nil {
-					t.Fatalf("%q: result %v with error %v", s, got, err)
-				}
-				continue
-			}
-			if got == nil {
-				t.Fatalf("%q: nil map without an error", s)
-			}
-			for _, k := range []string{"width", "height"} {
-				if x, ok := got[k]; ok {
-					if n, ok := x.(int); !ok || n <= 0 {
-						t.Fatalf("%q: %s = %#v, want a positive int", s, k, x)
-					}
-				}
-			}
-			if x, ok := got["max_framerate"]; ok {
-				if n, ok := x.(int); !ok || n <= 0 || n > MaxFramerate {
-					t.Fatalf("%q: max_framerate = %#v, want an int in 1..60", s, x)
-				}
-			}
-			if x, ok := got["detect_out_resolution"]; ok {
-				if _, ok := x.(bool); !ok {
-					t.Fatalf("%q: detect_out_resolution = %#v, want a bool", s, x)
-				}
-			}
-		}
-	})
 }

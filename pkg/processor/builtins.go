@@ -103,22 +103,28 @@ func intParam(p Params, key string) (int, bool) {
 	case int64:
 		return int(n), true
 	case float64:
-		if math.IsNaN(n) || math.IsInf(n, 0) || math.Abs(n) > 1<<31 {
+		return floatInt(n)
+	case json.Number:
+		// Read through float64, so that a number reads the same whether or
+		// not it was decoded with UseNumber (found by FuzzIntParam: 1e300
+		// and 2⁶³ came out as math.MinInt64).
+		f, err := n.Float64()
+		if err != nil {
 			return 0, false
 		}
-		return int(n), true
-	case json.Number:
-		i, err := n.Int64()
-		if err != nil {
-			f, ferr := n.Float64()
-			if ferr != nil {
-				return 0, false
-			}
-			i = int64(f)
-		}
-		return int(i), true
+		return floatInt(f)
 	}
 	return 0, false
+}
+
+// floatInt truncates f toward zero; it refuses what is not finite or lies
+// beyond ±2³¹, where Go's float-to-int conversion is undefined or the
+// value means nothing as a size or a rate.
+func floatInt(f float64) (int, bool) {
+	if math.IsNaN(f) || math.IsInf(f, 0) || math.Abs(f) > 1<<31 {
+		return 0, false
+	}
+	return int(f), true
 }
 
 // boolParam reads a boolean the way PyTrickle's params accept one.

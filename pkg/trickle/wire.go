@@ -119,15 +119,18 @@ func ParseSeq(s string) (int64, error) {
 	return n, nil
 }
 
-// headerSeq reads a sequence-number header; ok is false when it is missing
-// or malformed.
+// headerSeq reads a sequence-number header; ok is false when it is missing,
+// malformed or outside [SeqCurrent, MaxSeq]. The range check keeps a
+// server's wild value from overflowing the clients' seq+1 (found by
+// FuzzSubscriberAnswers: Lp-Trickle-Seq 9223372036854775807 made a
+// subscriber ask for seq -9223372036854775808).
 func headerSeq(h http.Header, name string) (int64, bool) {
 	v := strings.TrimSpace(h.Get(name))
 	if v == "" {
 		return 0, false
 	}
 	n, err := strconv.ParseInt(v, 10, 64)
-	if err != nil {
+	if err != nil || n < SeqCurrent || n > MaxSeq {
 		return 0, false
 	}
 	return n, true

@@ -2,21 +2,24 @@ package trickle
 
 import (
 	"net/http"
-	"net/http/httptest"
 	"strconv"
 	"strings"
 	"testing"
 )
 
-// FuzzParseSeq: whatever the input, ParseSeq either refuses it or returns a
-// number in range that formats back to the same value.
+// FuzzParseSeq: whatever the input, ParseSeq either refuses it (with no
+// number) or returns a number in range that strconv reads the same and
+// that formats to a string ParseSeq reads back.
 func FuzzParseSeq(f *testing.F) {
-	for _, s := range []string{"0", "-1", "-2", "-3", "+0", "00", "abc", "9007199254740991", "9007199254740992", "", "1e3", " 1"} {
+	for _, s := range []string{"0", "-1", "-2", "-3", "+0", "00", "abc", "9007199254740991", "9007199254740992", "", "1e3", " 1", "-0", "+-1", "0x10", "1_0"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		n, err := ParseSeq(s)
 		if err != nil {
+			if n != 0 {
+				t.Fatalf("ParseSeq(%q) = %d with error %v", s, n, err)
+			}
 			return
 		}
 		if n < SeqCurrent || n > MaxSeq {
@@ -25,32 +28,61 @@ func FuzzParseSeq(f *testing.F) {
 		if m, err := strconv.ParseInt(s, 10, 64); err != nil || m != n {
 			t.Fatalf("ParseSeq(%q) = %d, strconv says %d %v", s, n, m, err)
 		}
+		if m, err := ParseSeq(formatSeq(n)); err != nil || m != n {
+			t.Fatalf("ParseSeq(formatSeq(%d)) = %d, %v", n, m, err)
+		}
 	})
 }
 
-// FuzzServerPaths: any request path and method gets an answer that is not a
-// 5xx (other than 503 at shutdown), and never a panic.
-func FuzzServerPaths(f *testing.F) {
-	for _, s := range []string{"/ch/0", "/ch/-1", "/ch/next", "/..", "/a%00b/0", "/ch/0/x", "//0", "/ch/99999999999999999999"} {
-		f.Add("GET", s)
-		f.Add("DELETE", s)
+// FuzzHeaderSeq: a sequence-number header (Lp-Trickle-Seq or -Latest, as
+// a client reads it from a server's answer) is read as a number in
+// [-2, MaxSeq] or not at all, and a number in range is read whatever the
+// surrounding blanks.
+func FuzzHeaderSeq(f *testing.F) {
+	for _, s := range []string{"", "0", " 7 ", "-1", "-2", "-3", "+5", "9007199254740991", "9007199254740992", "9223372036854775807", "-9223372036854775808", "1.0", "0x1", "1 2"} {
+		f.Add(s)
 	}
-	srv := NewServer(ServerConfig{Autocreate: true, Logger: discardLogger(), IdleTimeout: -1})
-	defer srv.Close()
-	f.Fuzz(func(t *testing.T, method, path string) {
-		if method == "POST" || method == "GET" || method == "HEAD" {
-			// Those may wait on segments; their parsing is reached through
-			// DELETE and the other methods, which never wait.
-			method = "DELETE"
+	f.Fuzz(func(t *testing.T, v string) {
+		h := http.Header{}
+		h.Set(HeaderLatest, v)
+		n, ok := headerSeq(h, HeaderLatest)
+		want, err := strconv.ParseInt(strings.TrimSpace(h.Get(HeaderLatest)), 10, 64)
+		wantOK := err == nil && want >= SeqCurrent && want <= MaxSeq
+		if ok != wantOK || (ok && n != want) {
+			t.Fatalf("headerSeq(%q) = %d, %v; want %d, %v", v, n, ok, want, wantOK)
 		}
-		req, err := http.NewRequest(method, "http://x"+path, nil)
-		if err != nil || !strings.HasPrefix(req.URL.EscapedPath(), "/") {
+		if !ok && n != 0 {
+			t.Fatalf("headerSeq(%q) refused it but gave %d", v, n)
+		}
+	})
+}
+
+// FuzzChannelName: ValidChannelName accepts exactly 1–256 bytes of
+// [A-Za-z0-9._~-] other than "." and ".."; a client takes a URL ending in
+// a name exactly when the name is valid, and keeps the URL as it is.
+func FuzzChannelName(f *testing.F) {
+	for _, s := range []string{"a", "in", "_internal", ".", "..", "...", "a.b", "a/b", "a%2Fb", "a b", "ä", "~-_.", strings.Repeat("x", 256), strings.Repeat("x", 257), "a?b", "a#b", "next", "-1"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, name string) {
+		want := len(name) >= 1 && len(name) <= MaxChannelNameLen && name != "." && name != ".."
+		for i := 0; i < len(name) && want; i++ {
+			c := name[i]
+			want = 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("._~-", c) >= 0
+		}
+		if err := ValidChannelName(name); (err == nil) != want {
+			t.Fatalf("ValidChannelName(%q) = %v, want valid %v", name, err, want)
+		}
+		if name == "" || strings.Contains(name, "/") {
 			return
 		}
-		rec := httptest.NewRecorder()
-		srv.ServeHTTP(rec, req)
-		if rec.Code >= 500 {
-			t.Fatalf("%s %q answered %d", method, path, rec.Code)
+		raw := "http://127.0.0.1:1/base/" + name
+		base, _, err := channelURL(raw)
+		if (err == nil) != want {
+			t.Fatalf("channelURL(%q) = %q, %v; want valid %v", raw, base, err, want)
+		}
+		if want && base != raw {
+			t.Fatalf("channelURL(%q) = %q", raw, base)
 		}
 	})
 }
