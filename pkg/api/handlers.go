@@ -8,6 +8,7 @@ import (
 	"net/http"
 
 	"github.com/gotrickle/gotrickle/pkg/processor"
+	"github.com/gotrickle/gotrickle/pkg/trickle"
 )
 
 // The fixed answers, word for word as PyTrickle gives them.
@@ -88,8 +89,17 @@ func (s *Server) handleStart(w http.ResponseWriter, r *http.Request) {
 		s.startError(w, http.StatusBadRequest, prefixStartErr+err.Error())
 		return
 	}
+	if err := s.checkStartURLs(req); err != nil {
+		code := http.StatusBadRequest
+		if errors.Is(err, ErrHostNotAllowed) {
+			code = http.StatusForbidden
+		}
+		s.log.Warn("api: stream start refused", "request_id", req.GatewayRequestID, "err", err)
+		s.startError(w, code, prefixStartErr+err.Error())
+		return
+	}
 	s.log.Info("api: starting stream", "request_id", req.GatewayRequestID,
-		"subscribe_url", req.SubscribeURL, "publish_url", req.PublishURL)
+		"subscribe_url", trickle.RedactURL(req.SubscribeURL), "publish_url", trickle.RedactURL(req.PublishURL))
 	switch err := s.b.Start(r.Context(), req); {
 	case err == nil:
 		s.writeJSON(w, http.StatusOK, map[string]any{

@@ -78,6 +78,30 @@ type Config struct {
 	// defaults to 1 MiB (aiohttp's client_max_size); a negative value means
 	// no limit.
 	MaxBodyBytes int64
+	// APIToken, when set, is the bearer token every route except /health
+	// and /metrics needs ("Authorization: Bearer <token>", compared in
+	// constant time). A request without it gets 401, a JSON error body
+	// {"status":"error","message":"401: Unauthorized"} and
+	// "WWW-Authenticate: Bearer". The status page (Config.StatusPage) is
+	// behind it too, so a browser reaches it only through a proxy that adds
+	// the header. Empty (the default): the API is open, as PyTrickle's is.
+	APIToken string
+	// AllowHosts, when not empty, lists the hosts that the URLs of a start
+	// request (subscribe_url, publish_url, control_url, events_url,
+	// data_url) may name; a start naming any other is refused 403 before
+	// the processor is touched. Without it anyone who can reach the API
+	// can make the processor send requests to any host it can reach
+	// (SSRF). An entry is a host name ("trickle.internal"), a subdomain
+	// wildcard ("*.example.com": any name under it, not the name itself),
+	// an IP address ("10.0.0.7", "::1" or "[::1]"), each with an optional
+	// ":port" (the URL's port, or 80/443 by scheme), or a CIDR
+	// ("10.0.0.0/8", "fd00::/8", any port). Hosts are compared lower case
+	// without a trailing dot and are not resolved: IP entries match only
+	// URLs written with IP addresses. Entries that do not parse are logged
+	// and skipped (ValidateAllowHosts checks them up front). Whatever
+	// AllowHosts says, every URL given must be http or https with a host
+	// (else 400).
+	AllowHosts []string
 	// Logger receives the server's logs. It defaults to slog.Default().
 	Logger *slog.Logger
 	// Registerer is where the server's metrics are registered. It defaults
@@ -112,6 +136,7 @@ type Server struct {
 	log     *slog.Logger
 	routes  map[string]route
 	metrics *metrics
+	allow   hostList
 }
 
 // route is one path: the methods it answers and its handler.
@@ -125,6 +150,9 @@ type route struct {
 func New(b Backend, cfg Config) *Server {
 	cfg = withDefaults(cfg)
 	s := &Server{b: b, cfg: cfg, log: cfg.Logger}
+	s.allow = newHostList(cfg.AllowHosts, func(err error) {
+		s.log.Error("api: skipping an allow-hosts entry", "err", err)
+	})
 	s.metrics = newMetrics(b, cfg, s.log)
 
 	metricsHandler := promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{
@@ -176,6 +204,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if !ok {
 		s.writeJSON(w, http.StatusNotFound, errorBody("404: Not Found"))
+		return
+	}
+	if !s.authorized(w, r) {
 		return
 	}
 	switch {

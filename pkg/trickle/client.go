@@ -20,27 +20,38 @@ func newTransport() *http.Transport {
 	return t
 }
 
-// channelURL checks a channel URL and returns it without a trailing slash.
-func channelURL(raw string) (string, error) {
+// channelURL checks a channel URL and returns it without a trailing slash
+// and without its userinfo, which comes back apart (nil when there is
+// none) for withCredentials to send. Errors name the URL redacted.
+func channelURL(raw string) (string, *url.Userinfo, error) {
 	if raw == "" {
-		return "", errors.New("trickle: channel URL is empty")
+		return "", nil, errors.New("trickle: channel URL is empty")
 	}
 	u, err := url.Parse(raw)
 	if err != nil {
-		return "", fmt.Errorf("trickle: channel URL: %w", err)
+		// url.Error repeats the whole URL, secrets and all.
+		if ue, ok := errors.AsType[*url.Error](err); ok {
+			err = ue.Err
+		}
+		return "", nil, fmt.Errorf("trickle: channel URL %q: %w", RedactURL(raw), err)
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {
-		return "", fmt.Errorf("trickle: channel URL %q: scheme must be http or https", raw)
+		return "", nil, fmt.Errorf("trickle: channel URL %q: scheme must be http or https", RedactURL(raw))
 	}
 	if u.Host == "" {
-		return "", fmt.Errorf("trickle: channel URL %q has no host", raw)
+		return "", nil, fmt.Errorf("trickle: channel URL %q has no host", RedactURL(raw))
 	}
-	trimmed := strings.TrimRight(raw, "/")
+	user, clean := u.User, raw
+	if user != nil {
+		u.User = nil
+		clean = u.String()
+	}
+	trimmed := strings.TrimRight(clean, "/")
 	name := trimmed[strings.LastIndexByte(trimmed, '/')+1:]
 	if err := ValidChannelName(name); err != nil {
-		return "", fmt.Errorf("trickle: channel URL %q: %w", raw, err)
+		return "", nil, fmt.Errorf("trickle: channel URL %q: %w", RedactURL(raw), err)
 	}
-	return trimmed, nil
+	return trimmed, user, nil
 }
 
 // backoff waits d doubled attempt-1 times (capped), or until ctx ends.

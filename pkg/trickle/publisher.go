@@ -20,6 +20,11 @@ type PublisherConfig struct {
 	// Client sends the requests. It defaults to a client with its own
 	// transport, whose connections Close releases.
 	Client *http.Client
+	// Token, when set, is sent to the channel's host as "Authorization:
+	// Bearer <Token>" (a server's PublishToken or SubscribeToken). A
+	// user:password@ in URL is sent as Basic auth instead when there is no
+	// Token; either way it never appears in logs or errors.
+	Token string
 	// ContentType is sent with every segment POST. It defaults to
 	// "video/mp2t".
 	ContentType string
@@ -75,7 +80,7 @@ type Publisher struct {
 // NewPublisher checks the configuration, finds the first seq and opens the
 // POST for it. ctx bounds only the set-up.
 func NewPublisher(ctx context.Context, cfg PublisherConfig) (*Publisher, error) {
-	base, err := channelURL(cfg.URL)
+	base, user, err := channelURL(cfg.URL)
 	if err != nil {
 		return nil, err
 	}
@@ -96,6 +101,7 @@ func NewPublisher(ctx context.Context, cfg PublisherConfig) (*Publisher, error) 
 		p.own = newTransport()
 		p.client = &http.Client{Transport: p.own}
 	}
+	p.client = withCredentials(p.client, hostOf(base), cfg.Token, user)
 	p.ctx, p.cancel = context.WithCancelCause(context.Background())
 	if cfg.StartAtNext {
 		next, err := fetchNext(ctx, p.client, base)

@@ -43,8 +43,30 @@ type ServerConfig struct {
 	// channels that do not exist. When false (the default) channels are
 	// made with Server.CreateChannel.
 	Autocreate bool
+	// MaxChannels caps how many channels the server holds at once. Creating
+	// one more (POST /{channel}, a segment POST that would auto-create, or
+	// CreateChannel) is refused with 503 and a text body, or
+	// ErrTooManyChannels, until a channel is deleted or expires. It
+	// defaults to DefaultMaxChannels; a negative value means no limit.
+	MaxChannels int
+	// MaxSubscribers caps the segment GETs (and HEADs) open at once on one
+	// channel; one more gets 503 with a text body, and a reader that leaves
+	// frees its place at once. A Subscriber holds two (the segment it reads
+	// and the next one, asked for ahead), so the default,
+	// DefaultMaxSubscribers, is room for 256 of them. A negative value
+	// means no limit.
+	MaxSubscribers int
+	// PublishToken, when set, is the bearer token every POST and DELETE
+	// must carry ("Authorization: Bearer <token>"); others get 401 with
+	// "WWW-Authenticate: Bearer". It also opens reads when SubscribeToken is
+	// set. Empty (the default): anyone who can reach the server may write.
+	PublishToken string
+	// SubscribeToken, when set, is the bearer token GET and HEAD requests
+	// must carry (PublishToken works too). Empty (the default): reads are
+	// open.
+	SubscribeToken string
 	// Logger receives request and lifecycle logs. It defaults to
-	// slog.Default().
+	// slog.Default(). Tokens are never logged.
 	Logger *slog.Logger
 }
 
@@ -72,6 +94,12 @@ func (c ServerConfig) withDefaults() ServerConfig {
 	}
 	if c.FirstByteKeepalive == 0 {
 		c.FirstByteKeepalive = 10 * time.Second
+	}
+	if c.MaxChannels == 0 {
+		c.MaxChannels = DefaultMaxChannels
+	}
+	if c.MaxSubscribers == 0 {
+		c.MaxSubscribers = DefaultMaxSubscribers
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -193,6 +221,9 @@ func (s *Server) getOrCreate(name, mime string, create bool) (*stream, error) {
 	if st := s.streams[name]; st != nil {
 		return st, nil
 	}
+	if s.fullLocked() {
+		return nil, fmt.Errorf("%w (limit %d)", ErrTooManyChannels, s.cfg.MaxChannels)
+	}
 	st := newStream(name, mime, s.cfg.RingSize, time.Now())
 	s.streams[name] = st
 	s.log.Debug("channel created", "channel", name, "mime", mime)
@@ -248,6 +279,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if s.isClosed() {
 		textError(w, http.StatusServiceUnavailable, "server is shutting down")
+		return
+	}
+	if !s.authorize(w, r) {
 		return
 	}
 	name, elem, hasElem := strings.Cut(rest, "/")
@@ -309,6 +343,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleCreate(w http.ResponseWriter, r *http.Request, name string) {
 	st, err := s.getOrCreate(name, r.Header.Get(HeaderExpectContent), s.cfg.Autocreate)
 	switch {
+	case errors.Is(err, ErrTooManyChannels):
+		s.tooManyChannels(w, name)
 	case err != nil:
 		textError(w, http.StatusServiceUnavailable, err.Error())
 	case st == nil:

@@ -11,6 +11,11 @@ func (s *Server) handleGet(w http.ResponseWriter, r *http.Request, name string, 
 		textError(w, http.StatusNotFound, "stream not found")
 		return
 	}
+	if !s.join(st) {
+		s.tooManySubscribers(w, name)
+		return
+	}
+	defer s.leave(st)
 	seg, served, latest, closed := st.forRead(seq)
 	if seg == nil {
 		h := w.Header()

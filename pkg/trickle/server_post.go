@@ -31,6 +31,13 @@ func (s *Server) handlePost(w http.ResponseWriter, r *http.Request, name string,
 	st := s.lookup(name)
 	var prefix []byte
 	if st == nil && s.cfg.Autocreate {
+		if s.full() {
+			// Refuse before waiting on the body: a full server should not
+			// hold connections open for channels it cannot make.
+			h.Set("Connection", "close")
+			s.tooManyChannels(w, name)
+			return
+		}
 		// Create the channel only once the segment has a byte (or ends
 		// empty): a preconnected POST that never sends anything must not
 		// bring back a channel that was just deleted under it.
@@ -40,7 +47,12 @@ func (s *Server) handlePost(w http.ResponseWriter, r *http.Request, name string,
 		}
 		var err error
 		if st, err = s.getOrCreate(name, r.Header.Get("Content-Type"), true); err != nil {
-			textError(w, http.StatusServiceUnavailable, err.Error())
+			h.Set("Connection", "close")
+			if errors.Is(err, ErrTooManyChannels) {
+				s.tooManyChannels(w, name)
+			} else {
+				textError(w, http.StatusServiceUnavailable, err.Error())
+			}
 			return
 		}
 	}

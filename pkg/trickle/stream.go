@@ -20,6 +20,8 @@ type stream struct {
 	// lastActive is the Unix-nano time of the last byte written or segment
 	// started; the idle sweeper closes channels that stay quiet too long.
 	lastActive atomic.Int64
+	// readers counts the GETs being answered, for MaxSubscribers.
+	readers atomic.Int64
 }
 
 func newStream(name, mime string, ringSize int, now time.Time) *stream {

@@ -36,6 +36,11 @@ type SubscriberConfig struct {
 	// Client sends the requests. It defaults to a client with its own
 	// transport, whose connections Close releases.
 	Client *http.Client
+	// Token, when set, is sent to the channel's host as "Authorization:
+	// Bearer <Token>" (a server's PublishToken or SubscribeToken). A
+	// user:password@ in URL is sent as Basic auth instead when there is no
+	// Token; either way it never appears in logs or errors.
+	Token string
 	// Start is where reading begins; the zero value waits for the next
 	// segment (-1). The processor reads its input from SeqCurrent (-2).
 	Start Start
@@ -112,7 +117,7 @@ type get struct {
 
 // NewSubscriber checks the configuration. No request is made until Next.
 func NewSubscriber(cfg SubscriberConfig) (*Subscriber, error) {
-	base, err := channelURL(cfg.URL)
+	base, user, err := channelURL(cfg.URL)
 	if err != nil {
 		return nil, err
 	}
@@ -134,6 +139,7 @@ func NewSubscriber(cfg SubscriberConfig) (*Subscriber, error) {
 		s.own = newTransport()
 		s.client = &http.Client{Transport: s.own}
 	}
+	s.client = withCredentials(s.client, hostOf(base), cfg.Token, user)
 	s.ctx, s.cancel = context.WithCancelCause(context.Background())
 	return s, nil
 }
