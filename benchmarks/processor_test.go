@@ -21,6 +21,7 @@ import (
 
 	"github.com/gotrickle/gotrickle/internal/mpegts"
 	"github.com/gotrickle/gotrickle/pkg/frame"
+	"github.com/gotrickle/gotrickle/pkg/gpu"
 	"github.com/gotrickle/gotrickle/pkg/media"
 	"github.com/gotrickle/gotrickle/pkg/processor"
 	"github.com/gotrickle/gotrickle/pkg/trickle"
@@ -54,7 +55,18 @@ const (
 var procParams = processor.Params{"width": 1280, "height": 720, "max_framerate": 60}
 
 func BenchmarkProcessor(b *testing.B) {
-	b.Run("flat-out/gotrickle", benchProcFlatOut)
+	b.Run("flat-out/gotrickle", func(b *testing.B) { benchProcFlatOut(b, nil) })
+	// The device frame path (processor.Config.Device): a cuda device when
+	// this build has it and a GPU is there, else pkg/gpu's CPU build.
+	b.Run("flat-out/gotrickle-device", func(b *testing.B) {
+		dev, err := gpu.Open(gpu.Config{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer dev.Close()
+		b.Logf("device: %s", dev.Name())
+		benchProcFlatOut(b, dev)
+	})
 	b.Run("flat-out/media-only", func(b *testing.B) {
 		w, h := parseSize(procSize)
 		segs := segmentsOf(b, benchInput(b, procSize))
@@ -359,7 +371,7 @@ func checkOutput(b *testing.B, o *outStream) {
 	}
 }
 
-func benchProcFlatOut(b *testing.B) {
+func benchProcFlatOut(b *testing.B, dev *gpu.Device) {
 	segs := segmentsOf(b, benchInput(b, procSize))
 	var frames int
 	var wall, cpu time.Duration
@@ -367,7 +379,7 @@ func benchProcFlatOut(b *testing.B) {
 	for range b.N {
 		b.StopTimer()
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		r := newProcRig(b, ctx, processor.Funcs{}, processor.Config{NoSkip: true})
+		r := newProcRig(b, ctx, processor.Funcs{}, processor.Config{NoSkip: true, Device: dev})
 		out := r.readOutput(ctx)
 		pub := r.publisher(b, ctx)
 		b.StartTimer()
@@ -387,6 +399,9 @@ func benchProcFlatOut(b *testing.B) {
 		c := r.finish(b, ctx)
 		cancel()
 		checkOutput(b, o)
+		if dev != nil && c.DeviceEncoded != c.VideoOut {
+			b.Fatalf("%d of %d frames encoded from the device", c.DeviceEncoded, c.VideoOut)
+		}
 		if c.VideoOut != procFrames || o.frames != procFrames {
 			b.Fatalf("%d frames encoded, %d on the wire, want %d (counters %+v)", c.VideoOut, o.frames, procFrames, c)
 		}

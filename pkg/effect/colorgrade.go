@@ -118,11 +118,27 @@ func (c *ColorGrade) OnStreamStart(ctx context.Context, p processor.Params) erro
 	return c.UpdateParams(ctx, p)
 }
 
+// DeviceFrames says that HandleVideo grades device frames where they are
+// (processor.DeviceVideoHandler): with the GPU's colour-grade kernel,
+// which equals this package's tables at float32 intensities.
+func (c *ColorGrade) DeviceFrames() bool { return true }
+
 // HandleVideo grades f in place and returns it (nil, nil at intensity 0).
-func (c *ColorGrade) HandleVideo(_ context.Context, f *frame.Video) (*frame.Video, error) {
+// A frame on a device is graded there.
+func (c *ColorGrade) HandleVideo(ctx context.Context, f *frame.Video) (*frame.Video, error) {
 	t := c.table()
 	if t.identity {
 		return nil, nil
+	}
+	if f.OnDevice() {
+		img, s, err := f.DeviceImage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("colorgrade: %w", err)
+		}
+		if err := s.ColorGrade(img, float32(t.intensity)); err != nil {
+			return nil, fmt.Errorf("colorgrade: %w", err)
+		}
+		return f, nil
 	}
 	if err := f.Validate(); err != nil {
 		return nil, fmt.Errorf("colorgrade: %w", err)

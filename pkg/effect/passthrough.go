@@ -11,6 +11,10 @@ import (
 // itself.
 type Passthrough struct{}
 
+// DeviceFrames says that Passthrough takes device frames as they are
+// (processor.DeviceVideoHandler): it never reads their pixels.
+func (Passthrough) DeviceFrames() bool { return true }
+
 // HandleVideo returns nil, nil: the processor sends the input frame.
 func (Passthrough) HandleVideo(context.Context, *frame.Video) (*frame.Video, error) {
 	return nil, nil

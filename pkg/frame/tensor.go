@@ -80,6 +80,11 @@ func (v *Video) ReplaceTensor(t []float32) error {
 	if err := v.Validate(); err != nil {
 		return err
 	}
+	if n := TensorLen(v.Width, v.Height); len(t) == n {
+		// Every pixel is overwritten: a device frame needs host memory,
+		// not its old pixels.
+		v.hostUndefined()
+	}
 	if n := TensorLen(v.Width, v.Height); len(t) != n {
 		return fmt.Errorf("%w: got %d values, want %d×%d×3 = %d", ErrTensorLength, len(t), v.Height, v.Width, n)
 	}
@@ -113,6 +118,7 @@ func (v *Video) ReplaceTensorSize(width, height int, t []float32) error {
 	if width == v.Width && height == v.Height {
 		return v.ReplaceTensor(t)
 	}
+	v.hostUndefined()
 	own := pixPool.get(len(t) + PixPadding)
 	pix := own[:len(t)]
 	floatsToBytes(pix, t)

@@ -32,7 +32,8 @@ type Video struct {
 	PTS      int64
 	TimeBase Rational
 
-	own      []byte // the buffer this package allocated, given back by Release
+	own      []byte       // the buffer this package allocated, given back by Release
+	dev      *deviceState // set for a device frame (device.go)
 	released bool
 }
 
@@ -80,11 +81,13 @@ func (v *Video) Release() {
 	own := v.own
 	v.released, v.own, v.Pix = true, nil, nil
 	pixPool.put(own)
+	v.releaseDevice()
 }
 
 // Clone returns an independent copy of v (pixels, PTS and TimeBase) with a
 // pooled buffer and Stride = 3×Width. It panics if v is not valid (see
-// Validate), as a frame from this package always is.
+// Validate), as a frame from this package always is. The copy is a host
+// frame; a device frame's pixels are brought to the host first (Host).
 func (v *Video) Clone() *Video {
 	v.mustValidate()
 	c, err := GetVideo(v.Width, v.Height)
@@ -114,6 +117,12 @@ func (v *Video) Validate() error {
 	if err := checkSize(v.Width, v.Height); err != nil {
 		return err
 	}
+	if v.OnDevice() {
+		if img := v.dev.img; img.Width != v.Width || img.Height != v.Height {
+			return fmt.Errorf("%w: %d×%d frame on a %d×%d device image", ErrPixLength, v.Width, v.Height, img.Width, img.Height)
+		}
+		return nil
+	}
 	row := 3 * v.Width
 	need := row
 	if v.Height > 1 && v.Stride <= len(v.Pix) {
@@ -127,6 +136,7 @@ func (v *Video) Validate() error {
 }
 
 func (v *Video) mustValidate() {
+	v.mustHost()
 	if err := v.Validate(); err != nil {
 		panic(err)
 	}
@@ -136,6 +146,7 @@ func (v *Video) mustLive() {
 	if v.released {
 		panic(ErrReleased)
 	}
+	v.mustHost()
 }
 
 func checkSize(width, height int) error {

@@ -241,6 +241,9 @@ func (d *Device) NewStream() (*Stream, error) {
 	return s, nil
 }
 
+// Device is the device the stream runs on.
+func (s *Stream) Device() *Device { return s.dev }
+
 // Close waits for the stream's operations and releases it.
 func (s *Stream) Close() error {
 	d := s.dev

@@ -250,7 +250,7 @@ func (e *Encoder) WriteVideo(v *frame.Video) error {
 		return err
 	}
 	if e.enc == nil {
-		if err := e.open(v); err != nil {
+		if err := e.open(v.Width, v.Height); err != nil {
 			e.free()
 			return err
 		}
@@ -258,7 +258,12 @@ func (e *Encoder) WriteVideo(v *frame.Video) error {
 	if err := e.toYUV(v); err != nil {
 		return err
 	}
-	pts := frame.Rescale(v.PTS, v.TimeBase, outTimeBase)
+	return e.encodePicture(v.PTS, v.TimeBase)
+}
+
+// encodePicture encodes e.yuv, just filled, as the picture at pts.
+func (e *Encoder) encodePicture(pts int64, tb frame.Rational) error {
+	pts = frame.Rescale(pts, tb, outTimeBase)
 	if e.started && pts <= e.lastPTS {
 		pts = e.lastPTS + 1
 	}
@@ -290,12 +295,13 @@ func (e *Encoder) toYUV(v *frame.Video) error {
 	return e.sws.packedToFrame(v.Pix, v.Stride, e.yuv)
 }
 
-// open starts libx264 at the output size and the shared muxer output.
-func (e *Encoder) open(v *frame.Video) error {
+// open starts libx264 at the output size (the first picture's, w×h
+// rounded down to even, when the config has none) and the shared muxer output.
+func (e *Encoder) open(w, h int) error {
 	if e.cfg.Width == 0 {
-		e.cfg.Width, e.cfg.Height = v.Width&^1, v.Height&^1
+		e.cfg.Width, e.cfg.Height = w&^1, h&^1
 		if e.cfg.Width == 0 || e.cfg.Height == 0 {
-			return fmt.Errorf("media: cannot encode a %dx%d picture as yuv420p", v.Width, v.Height)
+			return fmt.Errorf("media: cannot encode a %dx%d picture as yuv420p", w, h)
 		}
 	}
 	codec := astiav.FindEncoderByName("libx264")
@@ -420,6 +426,14 @@ func (e *Encoder) startSegment(pts int64) error {
 			return fmt.Errorf("media: stream parameters: %w", err)
 		}
 		st.SetTimeBase(cc.TimeBase())
+		if cc != e.enc && e.segments > 0 {
+			// Only the first segment starts with the encoder's priming
+			// (codecpar.go).
+			if err := setInitialPadding(st.CodecParameters(), 0); err != nil {
+				mux.Free()
+				return fmt.Errorf("media: stream parameters: %w", err)
+			}
+		}
 		if cc == e.enc {
 			e.videoStream = st.Index()
 		} else {

@@ -1,0 +1,31 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/gotrickle/gotrickle/pkg/gpu"
+)
+
+// openDevice opens the device --device names; "none" is no device (the
+// host frame path). A cuda request that cannot be met is an error, not a
+// silent fall back to the host.
+func openDevice(kind string, log *slog.Logger) (*gpu.Device, error) {
+	switch kind {
+	case "none", "":
+		return nil, nil
+	case "auto", "cpu", "cuda":
+	default:
+		return nil, fmt.Errorf("%w: --device %q: want none, auto, cpu or cuda", errUsage, kind)
+	}
+	dev, err := gpu.Open(gpu.Config{Kind: gpu.Kind(kind)})
+	if errors.Is(err, gpu.ErrNotBuilt) {
+		return nil, fmt.Errorf("%w: --device cuda: %w (build with -tags cuda)", errUsage, err)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("--device %s: %w", kind, err)
+	}
+	log.Info("video frame path on a device", "device", dev.Name(), "kind", string(dev.Kind()))
+	return dev, nil
+}

@@ -1,0 +1,205 @@
+package processor_test
+
+import (
+	"context"
+	"errors"
+	"image"
+	"testing"
+	"time"
+
+	"github.com/gotrickle/gotrickle/fixtures"
+	"github.com/gotrickle/gotrickle/pkg/effect"
+	"github.com/gotrickle/gotrickle/pkg/frame"
+	"github.com/gotrickle/gotrickle/pkg/gpu"
+	"github.com/gotrickle/gotrickle/pkg/media"
+	"github.com/gotrickle/gotrickle/pkg/processor"
+	"github.com/gotrickle/gotrickle/pkg/trickle"
+)
+
+// The device path runs end to end on the CPU build of pkg/gpu: the same
+// uploads, kernels, conversions and counts as on a GPU.
+
+// deviceGrade grades frames on the device; with half it returns a new
+// half-size device frame instead, which the output must scale back.
+type deviceGrade struct {
+	half      bool
+	sawDevice bool
+}
+
+func (g *deviceGrade) DeviceFrames() bool { return true }
+
+func (g *deviceGrade) HandleVideo(ctx context.Context, v *frame.Video) (*frame.Video, error) {
+	img, s, err := v.DeviceImage(ctx)
+	if err != nil {
+		return nil, err
+	}
+	g.sawDevice = g.sawDevice || v.Pix == nil
+	if !g.half {
+		return nil, s.ColorGrade(img, 1)
+	}
+	out, err := v.DeviceContext().NewVideo(v.Width/2, v.Height/2)
+	if err != nil {
+		return nil, err
+	}
+	out.PTS, out.TimeBase = v.PTS, v.TimeBase
+	oi, _, _ := out.DeviceImage(ctx)
+	if err := s.Resize(oi, img, image.Rect(0, 0, img.Width, img.Height)); err != nil {
+		out.Release()
+		return nil, err
+	}
+	return out, s.ColorGrade(oi, 1)
+}
+
+// hostGrade is the colour grade behind an adapter without DeviceFrames:
+// a handler written for host frames only.
+func hostGrade() processor.Funcs {
+	g := &effect.ColorGrade{}
+	return processor.Funcs{Video: g.HandleVideo, StreamStart: g.OnStreamStart}
+}
+
+type deviceRun struct {
+	frames   int     // video frames in the input
+	out      decoded // what came out
+	luma     float64 // mean luma of the output
+	counters processor.Counters
+}
+
+func runOnDevice(t *testing.T, h any, dev *gpu.Device) deviceRun {
+	t.Helper()
+	m, err := fixtures.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fx, err := m.Fixture("h264-aac-320x240")
+	if err != nil {
+		t.Fatal(err)
+	}
+	segs, err := fx.Segments(time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vs, _ := fx.Video()
+	e := newE2E(t)
+	p, err := processor.New(h, processor.Config{Codecs: media.Codecs{}, Logger: quiet, Device: dev, NoSkip: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := p.LoadModel(ctx); err != nil {
+		t.Fatal(err)
+	}
+	err = p.Start(ctx, processor.StartRequest{SubscribeURL: e.url("in"), PublishURL: e.url("out"),
+		GatewayRequestID: "device", Params: processor.Params{"width": 320, "height": 240, "max_framerate": 30, "intensity": 1.0}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	type result struct {
+		d    decoded
+		luma float64
+	}
+	res := make(chan result, 1)
+	go func() {
+		var r result
+		var sum float64
+		sub, err := trickle.NewSubscriber(trickle.SubscriberConfig{URL: e.url("out"), Start: trickle.StartAt(0), Logger: quiet})
+		if err != nil {
+			r.d.ended = err
+			res <- r
+			return
+		}
+		defer sub.Close()
+		dec, _ := media.NewDecoder(media.DecoderConfig{Width: 320, Height: 240, MaxFramerate: media.NoFramerateCap})
+		defer dec.Close()
+		for {
+			seg, err := sub.Next(ctx)
+			if err != nil {
+				r.d.ended = err
+				if r.d.video > 0 {
+					r.luma = sum / float64(r.d.video)
+				}
+				res <- r
+				return
+			}
+			dec.DecodeSegment(ctx, seg, media.Handlers{Video: func(v *frame.Video) error {
+				r.d.video++
+				r.d.pts = append(r.d.pts, v.PTS)
+				r.d.w, r.d.h = v.Width, v.Height
+				sum += meanLuma(v)
+				v.Release()
+				return nil
+			}})
+			seg.Close()
+		}
+	}()
+	time.Sleep(200 * time.Millisecond)
+	if err := e.publish(ctx, segs, 200*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	r := <-res
+	if !errors.Is(r.d.ended, trickle.ErrStreamClosed) {
+		t.Fatalf("the output ended with %v, want the end of the stream", r.d.ended)
+	}
+	for p.Health() != processor.StateIdle && ctx.Err() == nil {
+		time.Sleep(10 * time.Millisecond)
+	}
+	return deviceRun{frames: vs.Frames, out: r.d, luma: r.luma, counters: *p.Status().Counters}
+}
+
+func openCPUDevice(t *testing.T) *gpu.Device {
+	t.Helper()
+	dev, err := gpu.Open(gpu.Config{Kind: gpu.KindCPU})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { dev.Close() })
+	return dev
+}
+
+func TestTheDevicePathKeepsFramesOnTheDeviceFromDecodeToEncoder(t *testing.T) {
+	dev := openCPUDevice(t)
+	plain := runOnDevice(t, processor.Funcs{}, dev)
+
+	for _, tc := range []struct {
+		name      string
+		handler   any
+		downloads bool // every frame comes back to the host
+		darker    bool
+	}{
+		{"a passthrough is converted on the device", processor.Funcs{}, false, false},
+		{"a device handler's kernel output is encoded from the device", &deviceGrade{}, false, true},
+		{"a device handler's half-size frame is scaled back on the device", &deviceGrade{half: true}, false, true},
+		{"the built-in colour grade runs on the device", &effect.ColorGrade{}, false, true},
+		{"a host handler gets host pixels, one download a frame", hostGrade(), true, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := plain
+			if tc.name != "a passthrough is converted on the device" {
+				r = runOnDevice(t, tc.handler, dev)
+			}
+			c := r.counters
+			if r.out.video != r.frames || c.VideoOut != uint64(r.frames) {
+				t.Fatalf("%d frames in, %d out (counted %d)", r.frames, r.out.video, c.VideoOut)
+			}
+			if r.out.w != 320 || r.out.h != 240 {
+				t.Fatalf("output is %dx%d, want 320x240", r.out.w, r.out.h)
+			}
+			if c.DeviceUploads != c.VideoIn || c.DeviceErrors != 0 {
+				t.Fatalf("%d uploads for %d frames in, %d device errors", c.DeviceUploads, c.VideoIn, c.DeviceErrors)
+			}
+			if tc.downloads {
+				if c.DeviceDownloads != c.VideoOut || c.DeviceEncoded != 0 {
+					t.Fatalf("a host handler: %d downloads, %d encoded from the device; want %d and 0", c.DeviceDownloads, c.DeviceEncoded, c.VideoOut)
+				}
+			} else if c.DeviceDownloads != 0 || c.DeviceEncoded != c.VideoOut {
+				t.Fatalf("%d downloads, %d encoded from the device; want 0 and %d", c.DeviceDownloads, c.DeviceEncoded, c.VideoOut)
+			}
+			if d := r.luma / plain.luma; tc.darker != (d < 0.85) {
+				t.Fatalf("mean luma %.1f against the passthrough's %.1f (darker expected: %v)", r.luma, plain.luma, tc.darker)
+			}
+			if g, ok := tc.handler.(*deviceGrade); ok && !g.sawDevice {
+				t.Fatal("the device handler never saw a frame without host pixels")
+			}
+		})
+	}
+}
