@@ -5,11 +5,13 @@ GO        ?= go
 PKGS      ?= ./...
 REPORTS   ?= reports
 BENCHTIME ?= 300x
+# How long `make fuzz` runs each fuzz target (a duration, or a count like 1000x).
+FUZZTIME  ?= 10m
 # Packages that must build without cgo (the protocol, frames, the processor
 # and its API): checked by lint.
 PURE      ?= ./pkg/trickle/... ./pkg/frame/... ./pkg/processor/... ./pkg/api/... ./pkg/effect/... ./pkg/orchestrator/... ./pkg/statuspage/... ./pkg/gpu/... ./fakes/trickleserver/...
 
-.PHONY: all deps build test test-unit conformance bench demo lint fmt clean ptx test-gpu bench-gpu
+.PHONY: all deps build check test test-unit conformance bench demo lint fmt clean ptx test-gpu bench-gpu fuzz fuzz-ci load soak soak-ci
 
 all: build
 
@@ -21,9 +23,15 @@ build: deps
 	$(GO) build -o bin/gotrickle ./cmd/gotrickle
 	CGO_ENABLED=0 $(GO) build $(PURE)
 
-# The README's test command: lint, unit tests with the race detector, then the
-# conformance suites (which write reports under $(REPORTS)/).
-test: deps lint test-unit conformance
+# The README's test command: lint, unit tests with the race detector, a
+# 60-second soak, brief fuzzing, then the conformance suites (which write
+# reports under $(REPORTS)/).
+test: deps check soak-ci fuzz-ci conformance
+
+# What CI checks before the suites, as CI runs it: gofmt, go vet, the
+# CGO_ENABLED=0 build of $(PURE), and the unit tests with -race (goleak in
+# every package that starts goroutines).
+check: deps lint test-unit
 
 # Unit tests; the conformance suites run in `make conformance` (with reports).
 test-unit:
@@ -31,6 +39,44 @@ test-unit:
 
 conformance:
 	@bash CI/conformance.sh
+
+# Every native fuzz target (CI/fuzz.sh finds them with grep), one after
+# another, FUZZTIME each: `make fuzz` (10 min each, hours in all) or
+# `make fuzz FUZZTIME=1m`. A failure leaves its input under the package's
+# testdata/fuzz/ to commit as a regression (docs/reliability.md, Fuzzing).
+fuzz:
+	FUZZTIME=$(FUZZTIME) GO=$(GO) bash CI/fuzz.sh
+
+# What `make test` runs: each target for 5 s. Cost: targets × (5 s of
+# fuzzing + the build of an instrumented test binary and a replay of the
+# corpus): 20 targets took 120 s on 2 busy cores with a warm build cache;
+# allow ~3 min cold.
+fuzz-ci:
+	@$(MAKE) --no-print-directory fuzz FUZZTIME=5s
+
+# Load on the trickle server: LOADSTREAMS live streams × 4 subscribers for
+# LOADTIME over loopback, with slow and stalled readers on every fifth
+# stream; figures in $(REPORTS)/load/ (benchmarks/README.md, Load).
+LOADTIME    ?= 60s
+LOADSTREAMS ?= 200
+load:
+	GOTRICKLE_LOAD=$(LOADTIME) GOTRICKLE_LOAD_STREAMS=$(LOADSTREAMS) \
+	GOTRICKLE_LOAD_REPORT=$(CURDIR)/$(REPORTS)/load/load-$(LOADTIME).json \
+	  $(GO) test -count=1 -v -timeout 1h -run '^TestLoad$$' ./benchmarks/
+
+# Soak: a live 720p30 stream through `gotrickle serve` for SOAKTIME, its
+# RSS, goroutines, open files and latency sampled; fails on growth or drift.
+# Samples, verdict and the processor's log in $(REPORTS)/soak/
+# (benchmarks/README.md, Soak). `make test` runs soak-ci, 60 s.
+SOAKTIME ?= 10m
+soak: deps
+	$(GO) build -o bin/gotrickle ./cmd/gotrickle
+	GOTRICKLE_SOAK=$(SOAKTIME) GOTRICKLE_SOAK_BIN=$(CURDIR)/bin/gotrickle \
+	GOTRICKLE_SOAK_REPORT=$(CURDIR)/$(REPORTS)/soak \
+	  $(GO) test -count=1 -v -timeout 2h -run '^TestSoak$$' ./benchmarks/
+
+soak-ci:
+	@$(MAKE) --no-print-directory soak SOAKTIME=60s
 
 # Benchmarks against gotrickle's own server in-process; benchmarks/compare.sh
 # runs the same load against any running servers (see benchmarks/README.md).

@@ -21,9 +21,22 @@ var version = "dev"
 var errUsage = errors.New("usage")
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	os.Exit(run(ctx, os.Args[1:]))
+	os.Exit(runMain(os.Args[1:]))
+}
+
+// runMain runs the command line as the process does: the first SIGINT or
+// SIGTERM cancels the command's context, so that it shuts down cleanly
+// within its bound; a second one exits at once (watchSignals).
+func runMain(args []string) int {
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	done := make(chan struct{})
+	defer close(done)
+	go watchSignals(done, sigs, cancel, os.Stderr, os.Exit)
+	return run(ctx, args)
 }
 
 func run(ctx context.Context, args []string) int {

@@ -20,7 +20,7 @@ func TestMain(m *testing.M) {
 	// Re-executed as the gotrickle command (see gotrickleCmd): ginkgo runs
 	// one suite per process, so conformance tests run the command apart.
 	if os.Getenv("GOTRICKLE_TEST_AS_MAIN") == "1" {
-		os.Exit(run(context.Background(), os.Args[1:]))
+		os.Exit(runMain(os.Args[1:]))
 	}
 	goleak.VerifyTestMain(m)
 }

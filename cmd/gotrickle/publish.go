@@ -21,6 +21,7 @@ type publishFlags struct {
 	segment     time.Duration
 	speed       float64
 	startAtNext bool
+	token       string
 	log         logFlags
 }
 
@@ -35,9 +36,13 @@ into MPEG-TS segments that each begin at a video keyframe at least --segment lon
 one streaming POST per segment, paced by the file's timestamps (--speed 0: as fast
 as the server takes them). --loop repeats the file with timestamps running on.
 At the end the channel is closed (end of stream). A progress line is shown when
-stderr is a terminal; a summary goes to stdout.
+stderr is a terminal; a summary goes to stdout. SIGINT or SIGTERM ends the run
+there: the segment being written is finished (whole packets, every frame in it
+complete) and the channel closed, as at the end of the file; a second signal
+exits at once.
 
-Exit status: 0 done (or interrupted), 1 the file or the server failed, 2 bad command line.`,
+Exit status: 0 done (or interrupted), 1 the file or the server failed, 2 bad command
+line, 130/143 a second SIGINT/SIGTERM.`,
 		Args: usageArgs(cobra.ExactArgs(2)),
 		RunE: func(c *cobra.Command, args []string) error {
 			if err := checkChannelURL(args[1]); err != nil {
@@ -53,6 +58,7 @@ Exit status: 0 done (or interrupted), 1 the file or the server failed, 2 bad com
 			if err != nil {
 				return fmt.Errorf("%w: %w", errUsage, err)
 			}
+			fromEnv(c, "token", envToken, &f.token)
 			return publishFile(c.Context(), c.OutOrStdout(), newProgress(c.ErrOrStderr()), args[0], args[1], f, log)
 		},
 	}
@@ -62,6 +68,7 @@ Exit status: 0 done (or interrupted), 1 the file or the server failed, 2 bad com
 	fl.DurationVar(&f.segment, "segment", time.Second, "shortest segment; each is cut at the next video keyframe")
 	fl.Float64Var(&f.speed, "speed", 1, "pace relative to real time (0: no pacing)")
 	fl.BoolVar(&f.startAtNext, "start-at-next", false, "ask the server for the seq to start at (GET URL/next) instead of 0")
+	fl.StringVar(&f.token, "token", "", "bearer token for the server's --publish-token (prefer $"+envToken+")")
 	f.log.register(c)
 	c.Flags().Lookup("log-level").DefValue = "warn"
 	f.log.level = "warn"
@@ -72,7 +79,7 @@ Exit status: 0 done (or interrupted), 1 the file or the server failed, 2 bad com
 func checkChannelURL(s string) error {
 	u, err := url.Parse(s)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("%w: %q is not an http(s) channel URL", errUsage, s)
+		return fmt.Errorf("%w: %q is not an http(s) channel URL", errUsage, trickle.RedactURL(s))
 	}
 	return nil
 }
@@ -88,7 +95,7 @@ func (s publisherSink) NextSegment() (io.WriteCloser, error) { return s.pub.Next
 func publishFile(ctx context.Context, out io.Writer, prog *progress, path, channel string, f publishFlags, log interface {
 	Warn(string, ...any)
 }) error {
-	pub, err := trickle.NewPublisher(ctx, trickle.PublisherConfig{URL: channel, StartAtNext: f.startAtNext})
+	pub, err := trickle.NewPublisher(ctx, trickle.PublisherConfig{URL: channel, StartAtNext: f.startAtNext, Token: f.token})
 	if err != nil {
 		return fmt.Errorf("publish: %w", err)
 	}

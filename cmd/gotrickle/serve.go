@@ -27,12 +27,16 @@ type serveFlags struct {
 	addr, handler string
 	port          int
 	gcPercent     int
+	shutdown      time.Duration
 	apiCfg        api.Config
 	procCfg       processor.Config
 	codecs        media.Codecs
 	orch          orchestrator.Config
 	noStatusPage  bool
 	pageOrigins   []string
+	device        string
+	trickleToken  string
+	tokenHosts    []string
 	log           logFlags
 }
 
@@ -53,12 +57,34 @@ Handlers: ` + strings.Join(effect.Names(), ", ") + `.
 
 PyTrickle's README drives its server at /api/stream/...: pass --route-prefix /api
 to use those commands unchanged. Prints "listening http://ADDR" once it accepts
-connections; SIGINT or SIGTERM stops the stream (finishing its output) and exits.`,
+connections.
+
+Shutdown: the first SIGINT or SIGTERM closes the API to new requests, stops the
+stream as POST /stream/stop does (decoded frames drained, the encoder flushed,
+the last output segment finished, the output channel closed so readers see the
+end of the stream, stream_stopped sent on the events channel), shuts the HTTP
+server down and exits 0, all within --shutdown-timeout. A second signal exits at
+once: 130 after SIGINT, 143 after SIGTERM.
+
+Exit status: 0 shut down cleanly, 1 failed (or the shutdown overran
+--shutdown-timeout), 2 bad command line, 130/143 a second signal.`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(c *cobra.Command, _ []string) error {
 			log, err := f.log.logger(c.ErrOrStderr())
 			if err != nil {
 				return fmt.Errorf("%w: %w", errUsage, err)
+			}
+			fromEnv(c, "api-token", envAPIToken, &f.apiCfg.APIToken)
+			listFromEnv(c, "allow-hosts", envAllowHosts, &f.apiCfg.AllowHosts)
+			fromEnv(c, "trickle-token", envTrickleToken, &f.trickleToken)
+			if err := checkAllowHosts(f.apiCfg.AllowHosts); err != nil {
+				return err
+			}
+			if f.procCfg.HTTPClient, err = trickleTokenClient(f.trickleToken, f.tokenHosts); err != nil {
+				return err
+			}
+			if err := checkShutdownTimeout(f.shutdown); err != nil {
+				return err
 			}
 			h, err := effect.Lookup(f.handler)
 			if err != nil {
@@ -91,11 +117,19 @@ connections; SIGINT or SIGTERM stops the stream (finishing its output) and exits
 				return fmt.Errorf("%w: %w", errUsage, err)
 			}
 			reg.Logger = log
+			dev, err := openDevice(f.device, log)
+			if err != nil {
+				return err
+			}
+			if dev != nil {
+				defer dev.Close()
+				f.procCfg.Device = dev
+			}
 			var page *statuspage.Config
 			if !f.noStatusPage {
 				page = &statuspage.Config{RoutePrefix: f.apiCfg.RoutePrefix, AllowedOrigins: f.pageOrigins, Logger: log}
 			}
-			return runProcessor(c.Context(), c, f.addr, h, f.procCfg, f.apiCfg, reg, page)
+			return runProcessor(c.Context(), c, f.addr, h, f.procCfg, f.apiCfg, reg, page, f.shutdown)
 		},
 	}
 	fl := c.Flags()
@@ -112,6 +146,7 @@ connections; SIGINT or SIGTERM stops the stream (finishing its output) and exits
 	fl.IntVar(&f.procCfg.MaxFramerate, "max-framerate", 24, "default input frame-rate cap (params max_framerate overrides it, live)")
 	fl.DurationVar(&f.procCfg.MaxLag, "max-lag", 500*time.Millisecond, "skip a video frame that waited longer than this for the handler")
 	fl.DurationVar(&f.procCfg.StopTimeout, "stop-timeout", 5*time.Second, "longest a stop may take to drain decoded frames")
+	addShutdownFlag(c, &f.shutdown, "stop the stream, finish its output, close the API")
 	fl.StringVar(&f.codecs.Encoder.Preset, "preset", "superfast", "libx264 preset")
 	fl.StringVar(&f.codecs.Encoder.Tune, "tune", "zerolatency", "libx264 tune (none for none)")
 	fl.DurationVar(&f.codecs.Encoder.GOP, "gop", 2*time.Second, "time between IDR frames; output segments are cut at them")
@@ -119,7 +154,13 @@ connections; SIGINT or SIGTERM stops the stream (finishing its output) and exits
 	fl.StringVar(&f.codecs.Encoder.AudioCodec, "audio-codec", "opus", "output audio codec: opus or aac")
 	fl.IntVar(&f.codecs.Decoder.Threads, "decoder-threads", 0, "decoder threads (0: one per core)")
 	fl.IntVar(&f.codecs.Encoder.Threads, "encoder-threads", 0, "libx264 threads (0: one per core)")
+	fl.StringVar(&f.device, "device", "none", "run the video frame path on a device: none (host memory), cuda (needs a -tags cuda build and a GPU), cpu (the GPU path's CPU build, for testing) or auto (cuda if it opens, else cpu)")
 	fl.BoolVar(&f.noStatusPage, "no-status-page", false, "do not serve the live status page at / (and /ws, /ui/)")
+	fl.StringVar(&f.apiCfg.APIToken, "api-token", "", "bearer token every API route but /health and /metrics needs (prefer $"+envAPIToken+")")
+	fl.StringSliceVar(&f.apiCfg.AllowHosts, "allow-hosts", nil,
+		"hosts start request URLs may name: host[:port], *.domain, IP[:port] or CIDR (comma list or repeated; $"+envAllowHosts+"); unset: any host")
+	fl.StringVar(&f.trickleToken, "trickle-token", "", "bearer token the processor sends to --trickle-token-hosts (prefer $"+envTrickleToken+")")
+	fl.StringSliceVar(&f.tokenHosts, "trickle-token-hosts", nil, "host[:port] of the trickle servers that get --trickle-token (as written in the URLs)")
 	fl.StringSliceVar(&f.pageOrigins, "status-page-origin", nil,
 		"origin besides the processor's own host allowed to open the status page's websocket (repeatable; * for any)")
 	fl.StringVar(&f.orch.OrchURL, "orch-url", "", "register with this Livepeer orchestrator once listening [ORCH_URL]")
@@ -171,9 +212,9 @@ func registration(flags orchestrator.Config, c *cobra.Command) (orchestrator.Con
 
 // runProcessor serves h's processor until ctx ends, with the status page
 // when page is not nil; once it listens, it registers with the orchestrator
-// reg names, if any, in the background.
+// reg names, if any, in the background. Its shutdown takes at most bound.
 func runProcessor(ctx context.Context, c *cobra.Command, addr string, h any, pc processor.Config, ac api.Config,
-	reg orchestrator.Config, page *statuspage.Config) error {
+	reg orchestrator.Config, page *statuspage.Config, bound time.Duration) error {
 	if pc.MaxFramerate < 1 || pc.MaxFramerate > 60 {
 		return fmt.Errorf("%w: --max-framerate %d: want 1..60", errUsage, pc.MaxFramerate)
 	}
@@ -235,16 +276,12 @@ func runProcessor(ctx context.Context, c *cobra.Command, addr string, h any, pc 
 	case err = <-errc:
 	case <-ctx.Done():
 	}
-	pc.Logger.Info("shutting down")
-	cancelRun() // stops the stream, finishing its output
-	runErr := <-runDone
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	if serr := hs.Shutdown(sctx); serr != nil && !errors.Is(serr, http.ErrServerClosed) && err == nil {
-		err = serr
-	}
+	pc.Logger.Info("shutting down", "cause", context.Cause(ctx), "shutdown_timeout", bound)
+	serr := shutdownWithin(ctx, bound, pc.Logger, func(sctx context.Context) error {
+		return shutdownProcessor(sctx, bound, hs, p, cancelRun, runDone)
+	})
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
 	}
-	return errors.Join(err, runErr)
+	return errors.Join(err, serr)
 }

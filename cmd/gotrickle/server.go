@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -16,25 +15,38 @@ import (
 
 func newServerCmd() *cobra.Command {
 	var (
-		addr   string
-		cfg    trickle.ServerConfig
-		logCfg logFlags
+		addr     string
+		cfg      trickle.ServerConfig
+		logCfg   logFlags
+		shutdown time.Duration
 	)
 	c := &cobra.Command{
 		Use:   "server",
 		Short: "Run a trickle server",
 		Long: `Run a trickle server: channels of numbered segments, each written with one
 streaming POST and fanned out to GET readers while it is written (docs/spec/trickle.md).
-Prints "listening http://ADDR/BASE" on stdout once it accepts connections; SIGINT or
-SIGTERM ends every channel and shuts down.`,
+Prints "listening http://ADDR/BASE" on stdout once it accepts connections.
+
+Shutdown: the first SIGINT or SIGTERM ends every channel (readers get the bytes
+written so far, then the end of the stream), lets requests in flight finish and
+exits 0, within --shutdown-timeout. A second signal exits at once: 130 after
+SIGINT, 143 after SIGTERM.
+
+Exit status: 0 shut down cleanly, 1 failed (or the shutdown overran
+--shutdown-timeout), 2 bad command line, 130/143 a second signal.`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(c *cobra.Command, _ []string) error {
 			log, err := logCfg.logger(c.ErrOrStderr())
 			if err != nil {
 				return fmt.Errorf("%w: %w", errUsage, err)
 			}
+			if err := checkShutdownTimeout(shutdown); err != nil {
+				return err
+			}
 			cfg.Logger = log
-			return serve(c.Context(), c, addr, cfg)
+			fromEnv(c, "publish-token", envPublishToken, &cfg.PublishToken)
+			fromEnv(c, "subscribe-token", envSubscribeToken, &cfg.SubscribeToken)
+			return serve(c.Context(), c, addr, cfg, shutdown)
 		},
 	}
 	f := c.Flags()
@@ -45,17 +57,25 @@ SIGTERM ends every channel and shuts down.`,
 	f.Int64Var(&cfg.MaxSegmentBytes, "max-segment-bytes", 32<<20, "largest segment; larger POSTs get 413 (negative: no limit)")
 	f.DurationVar(&cfg.FirstByteKeepalive, "keepalive", 10*time.Second, "interval of 100 Continue to POSTs waiting for their first byte (negative: none)")
 	f.BoolVar(&cfg.Autocreate, "autocreate", true, "let POST /{channel} and segment POSTs create channels")
+	f.IntVar(&cfg.MaxChannels, "max-channels", trickle.DefaultMaxChannels, "most channels at once; creating more gets 503 (negative: no limit)")
+	f.IntVar(&cfg.MaxSubscribers, "max-subscribers", trickle.DefaultMaxSubscribers,
+		"most segment GETs open at once per channel (a subscriber holds two); more get 503 (negative: no limit)")
+	f.StringVar(&cfg.PublishToken, "publish-token", "", "bearer token POST and DELETE need (prefer $"+envPublishToken+")")
+	f.StringVar(&cfg.SubscribeToken, "subscribe-token", "", "bearer token GET needs; the publish token works too (prefer $"+envSubscribeToken+")")
+	addShutdownFlag(c, &shutdown, "end every channel, let requests in flight finish")
 	logCfg.register(c)
 	return c
 }
 
-func serve(ctx context.Context, c *cobra.Command, addr string, cfg trickle.ServerConfig) error {
+func serve(ctx context.Context, c *cobra.Command, addr string, cfg trickle.ServerConfig, bound time.Duration) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
 	}
 	srv := trickle.NewServer(cfg)
-	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
+	// No ReadTimeout or WriteTimeout: segment POSTs and GETs stream for as
+	// long as a segment lasts. Idle keep-alive connections are dropped.
+	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	fmt.Fprintf(c.OutOrStdout(), "listening http://%s%s\n", ln.Addr(), srv.Config().BasePath)
@@ -65,14 +85,10 @@ func serve(ctx context.Context, c *cobra.Command, addr string, cfg trickle.Serve
 		return err
 	case <-ctx.Done():
 	}
-	cfg.Logger.Info("shutting down")
-	srv.Close() // ends every channel, releasing waiting readers and writers
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	if err := hs.Shutdown(sctx); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
+	cfg.Logger.Info("shutting down", "cause", context.Cause(ctx), "shutdown_timeout", bound)
+	return shutdownWithin(ctx, bound, cfg.Logger, func(sctx context.Context) error {
+		return shutdownTrickle(sctx, srv, hs)
+	})
 }
 
 // logFlags are the logging flags every long-running command takes.

@@ -20,6 +20,7 @@ func newSubscribeCmd() *cobra.Command {
 		start       string
 		maxSegments int
 		wait        time.Duration
+		token       string
 		log         logFlags
 	)
 	c := &cobra.Command{
@@ -34,7 +35,7 @@ the next one to be written, or an absolute seq. A progress line is shown when st
 is a terminal; a summary goes to stderr.
 
 Exit status: 0 the stream ended (or interrupted, or enough segments), 1 the channel
-does not exist or failed, 2 bad command line.`,
+does not exist or failed, 2 bad command line, 130/143 a second SIGINT/SIGTERM.`,
 		Args: usageArgs(cobra.ExactArgs(2)),
 		RunE: func(c *cobra.Command, args []string) error {
 			if err := checkChannelURL(args[0]); err != nil {
@@ -60,13 +61,15 @@ does not exist or failed, 2 bad command line.`,
 				defer f.Close()
 				w = f
 			}
-			cfg := trickle.SubscriberConfig{URL: args[0], Start: trickle.StartAt(seq), Logger: logger}
+			fromEnv(c, "token", envToken, &token)
+			cfg := trickle.SubscriberConfig{URL: args[0], Start: trickle.StartAt(seq), Logger: logger, Token: token}
 			return recordChannel(c.Context(), cfg, wait, w, maxSegments, newProgress(c.ErrOrStderr()), c.ErrOrStderr())
 		},
 	}
 	c.Flags().StringVar(&start, "start", "-2", "first segment: -2 current, -1 next, or a seq")
 	c.Flags().IntVar(&maxSegments, "max-segments", 0, "stop after this many segments (0: until the stream ends)")
 	c.Flags().DurationVar(&wait, "wait", 10*time.Second, "how long to wait for a channel that does not exist yet (0: not at all)")
+	c.Flags().StringVar(&token, "token", "", "bearer token for the server's --subscribe-token (prefer $"+envToken+")")
 	log.register(c)
 	c.Flags().Lookup("log-level").DefValue = "warn"
 	log.level = "warn"

@@ -94,6 +94,18 @@ type collector struct {
 	segmentsLost  *prometheus.Desc
 	eventsDropped *prometheus.Desc
 	dataDropped   *prometheus.Desc
+	device        *prometheus.Desc
+	// The accounting (docs/reliability.md): where every frame and segment
+	// ended, by outcome.
+	frameOutcomes   *prometheus.Desc
+	framesInFlight  *prometheus.Desc
+	framesAdded     *prometheus.Desc
+	inputSegments   *prometheus.Desc
+	outputSegments  *prometheus.Desc
+	decodeErrors    *prometheus.Desc
+	inputStalls     *prometheus.Desc
+	handlerTimeouts *prometheus.Desc
+	sideFailed      *prometheus.Desc
 
 	buildLabels [4]string
 }
@@ -115,7 +127,7 @@ func newCollector(b Backend, cfg Config, log *slog.Logger) *collector {
 		framesOut:     d("frames_out_total", "Frames sent to the encoder, by media.", "media"),
 		framesSkipped: d("frames_skipped_total", "Frames left out to keep up (full queue or too late), by media.", "media"),
 		framesFailed:  d("frames_failed_total", "Frames whose handler failed (sent unchanged), by media.", "media"),
-		framesDropped: d("frames_dropped_total", "Video frames a handler dropped.", "media"),
+		framesDropped: d("frames_dropped_total", "Frames a handler dropped (audio: input frames it replaced with nothing).", "media"),
 		segments:      d("segments_total", "Trickle media segments received (in) and published (out).", "direction"),
 		segmentBytes:  d("segment_bytes_total", "Trickle media segment bytes received (in) and published (out).", "direction"),
 		corrupt:       d("corrupt_segments_total", "Input segments the decoder could not read, or read with rejected packets.", nil...),
@@ -123,7 +135,20 @@ func newCollector(b Backend, cfg Config, log *slog.Logger) *collector {
 		segmentsLost:  d("segments_lost_total", "Output segments the trickle server failed part-way.", nil...),
 		eventsDropped: d("events_dropped_total", "Monitoring events dropped because the events queue was full.", nil...),
 		dataDropped:   d("data_dropped_total", "Data-channel items dropped because the data queue was full.", nil...),
-		buildLabels:   [4]string{cfg.Version, cfg.AppVersion, cfg.Pipeline, cfg.ModelID},
+		device: d("device_frames_total", "The GPU frame path: frames uploaded, downloaded (host pixels on demand), encoded from a device conversion, and failed device operations.",
+			"op"),
+		frameOutcomes: d("frame_outcomes_total", "Where frames ended, by media and outcome: out (encoded), skipped (queue or lag), dropped (by the handler), lost (encoder, device or a timed-out handler), capped (by the frame-rate cap, before frames_in_total). out+skipped+dropped+lost+in_flight = frames_in_total (+ frames_added_total for audio).",
+			"media", "outcome"),
+		framesInFlight: d("frames_in_flight", "Frames in the queues and workers now; 0 once a stream has ended.", "media"),
+		framesAdded:    d("frames_added_total", "Audio frames a handler returned beyond one per input frame.", "media"),
+		inputSegments: d("input_segment_outcomes_total", "Input segments by outcome: decoded, corrupt (failed or partly rejected by the decoder, or stalled), lost (seqs never read).",
+			"outcome"),
+		outputSegments:  d("output_segment_outcomes_total", "Output segments by outcome: sent (accepted whole), lost (failed part-way).", "outcome"),
+		decodeErrors:    d("decode_errors_total", "Input packets and pictures the decoder rejected.", nil...),
+		inputStalls:     d("input_stalls_total", "Input segments abandoned after no byte came for the stall timeout.", nil...),
+		handlerTimeouts: d("handler_timeouts_total", "Handler calls that overran the handler timeout.", nil...),
+		sideFailed:      d("side_channel_failures_total", "Events and data segments the side channels' server did not accept.", "channel"),
+		buildLabels:     [4]string{cfg.Version, cfg.AppVersion, cfg.Pipeline, cfg.ModelID},
 	}
 }
 
@@ -131,7 +156,9 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		c.buildInfo, c.state, c.activeStreams, c.fps, c.framesIn, c.framesOut,
 		c.framesSkipped, c.framesFailed, c.framesDropped, c.segments, c.segmentBytes,
-		c.corrupt, c.encodeErrors, c.segmentsLost, c.eventsDropped, c.dataDropped,
+		c.corrupt, c.encodeErrors, c.segmentsLost, c.eventsDropped, c.dataDropped, c.device,
+		c.frameOutcomes, c.framesInFlight, c.framesAdded, c.inputSegments, c.outputSegments,
+		c.decodeErrors, c.inputStalls, c.handlerTimeouts, c.sideFailed,
 	} {
 		ch <- d
 	}
@@ -183,6 +210,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.framesFailed, n.VideoFailed, "video")
 	counter(c.framesFailed, n.AudioFailed, "audio")
 	counter(c.framesDropped, n.VideoDropped, "video")
+	counter(c.framesDropped, n.AudioDropped, "audio")
 	counter(c.segments, n.SegmentsIn, "in")
 	counter(c.segments, n.SegmentsOut, "out")
 	counter(c.segmentBytes, n.BytesIn, "in")
@@ -192,4 +220,43 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.segmentsLost, n.SegmentsLost)
 	counter(c.eventsDropped, n.EventsDropped)
 	counter(c.dataDropped, n.DataDropped)
+	counter(c.device, n.DeviceUploads, "upload")
+	counter(c.device, n.DeviceDownloads, "download")
+	counter(c.device, n.DeviceEncoded, "encode")
+	counter(c.device, n.DeviceErrors, "error")
+	c.collectAccounting(ch, n)
+}
+
+// collectAccounting exports the outcome counters; their sums are the
+// in-totals above (docs/reliability.md, "Accounting").
+func (c *collector) collectAccounting(ch chan<- prometheus.Metric, n processor.Counters) {
+	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+	}
+	for _, o := range []struct {
+		outcome      string
+		video, audio uint64
+	}{
+		{"out", n.VideoOut, n.AudioOut},
+		{"skipped", n.VideoSkipped, n.AudioSkipped},
+		{"dropped", n.VideoDropped, n.AudioDropped},
+		{"lost", n.VideoLost, n.AudioLost},
+		{"capped", n.VideoCapped, 0},
+	} {
+		counter(c.frameOutcomes, o.video, "video", o.outcome)
+		counter(c.frameOutcomes, o.audio, "audio", o.outcome)
+	}
+	ch <- prometheus.MustNewConstMetric(c.framesInFlight, prometheus.GaugeValue, float64(n.VideoInFlight), "video")
+	ch <- prometheus.MustNewConstMetric(c.framesInFlight, prometheus.GaugeValue, float64(n.AudioInFlight), "audio")
+	counter(c.framesAdded, n.AudioAdded, "audio")
+	counter(c.inputSegments, n.SegmentsIn-min(n.CorruptInput, n.SegmentsIn), "decoded")
+	counter(c.inputSegments, n.CorruptInput, "corrupt")
+	counter(c.inputSegments, n.InputSegmentsLost, "lost")
+	counter(c.outputSegments, n.SegmentsOut, "sent")
+	counter(c.outputSegments, n.SegmentsLost, "lost")
+	counter(c.decodeErrors, n.DecodeErrors)
+	counter(c.inputStalls, n.InputStalls)
+	counter(c.handlerTimeouts, n.HandlerTimeouts)
+	counter(c.sideFailed, n.EventsFailed, "events")
+	counter(c.sideFailed, n.DataFailed, "data")
 }

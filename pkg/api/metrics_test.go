@@ -34,6 +34,7 @@ func TestMetrics(t *testing.T) {
 			AudioIn: 200, AudioOut: 199, AudioFailed: 1,
 			SegmentsIn: 5, SegmentsOut: 4, BytesIn: 123456, BytesOut: 65432,
 			CorruptInput: 1, EventsDropped: 3, DataDropped: 6,
+			DeviceUploads: 100, DeviceDownloads: 11, DeviceEncoded: 89, DeviceErrors: 1,
 		},
 	}
 	s := New(f, Config{Logger: quiet, Version: "v1.2.3", Pipeline: "p", ModelID: "m"})
@@ -67,6 +68,10 @@ func TestMetrics(t *testing.T) {
 		`gotrickle_corrupt_segments_total 1`,
 		`gotrickle_events_dropped_total 3`,
 		`gotrickle_data_dropped_total 6`,
+		`gotrickle_device_frames_total{op="upload"} 100`,
+		`gotrickle_device_frames_total{op="download"} 11`,
+		`gotrickle_device_frames_total{op="encode"} 89`,
+		`gotrickle_device_frames_total{op="error"} 1`,
 		`# TYPE gotrickle_handler_seconds histogram`,
 		`gotrickle_handler_seconds_count{kind="video"} 2`,
 		`gotrickle_handler_seconds_count{kind="audio"} 1`,

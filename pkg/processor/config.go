@@ -4,6 +4,8 @@ import (
 	"log/slog"
 	"net/http"
 	"time"
+
+	"github.com/gotrickle/gotrickle/pkg/gpu"
 )
 
 // Config configures a Processor. Only Codecs is required; every other zero
@@ -24,6 +26,13 @@ type Config struct {
 	HTTPClient *http.Client
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
+	// Device, when set, runs the video frame path on it (pkg/gpu): frames
+	// are uploaded once after decode, handlers that implement
+	// DeviceVideoHandler work on them there, and the output converts them
+	// to YUV420P on the device. Handlers without it get host frames (each
+	// a download, counted in Counters.DeviceDownloads). nil (the default)
+	// keeps every frame on the host. The processor does not close it.
+	Device *gpu.Device
 	// Observer receives handler timings, and events and output frames
 	// when it implements EventObserver or OutputObserver (see Observers
 	// for more than one); nil means none.
@@ -54,6 +63,18 @@ type Config struct {
 	// StopTimeout bounds how long a stop may take to drain the frames
 	// already decoded and finish the output (default 5 s).
 	StopTimeout time.Duration
+	// HandlerTimeout is how long one video or audio handler call may run
+	// before the processor stops waiting for it (default 5 s; negative: no
+	// limit). The frame inside the late call is lost (counted in
+	// Counters.VideoLost or AudioLost) and a handler_error event is sent;
+	// until the call returns, frames pass through without reaching the
+	// handler, counted as failed.
+	HandlerTimeout time.Duration
+	// InputStallTimeout is how long an input segment may go without a
+	// byte before it is abandoned and the next one read (default 5 s;
+	// negative: wait for ever). Longer than a live stream's pauses, short
+	// enough that a stalled server does not freeze the stream.
+	InputStallTimeout time.Duration
 	// DataInterval is how often queued data items are sent (default
 	// 333 ms), DataKeepalive how long the data channel may stay silent
 	// before an empty batch goes out (default 25 s).
@@ -90,6 +111,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.StopTimeout <= 0 {
 		c.StopTimeout = 5 * time.Second
+	}
+	if c.HandlerTimeout == 0 {
+		c.HandlerTimeout = 5 * time.Second
+	}
+	if c.InputStallTimeout == 0 {
+		c.InputStallTimeout = 5 * time.Second
 	}
 	if c.DataInterval <= 0 {
 		c.DataInterval = 333 * time.Millisecond

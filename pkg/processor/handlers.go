@@ -3,6 +3,9 @@ package processor
 import (
 	"context"
 	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
 
 	"github.com/gotrickle/gotrickle/pkg/frame"
 )
@@ -158,3 +161,87 @@ func (f loaderFunc) LoadModel(ctx context.Context) error              { return f
 func (f paramsFunc) UpdateParams(ctx context.Context, p Params) error { return f(ctx, p) }
 func (f startFunc) OnStreamStart(ctx context.Context, p Params) error { return f(ctx, p) }
 func (f stopFunc) OnStreamStop(ctx context.Context) error             { return f(ctx) }
+
+// errHandlerTimeout and errHandlerBusy are what a guarded handler call
+// returns when the handler overran Config.HandlerTimeout, and when an
+// earlier call that overran has still not returned, so the frame was not
+// given to the handler at all.
+var (
+	errHandlerTimeout = errors.New("processor: handler call timed out")
+	errHandlerBusy    = errors.New("processor: handler still running a call that timed out")
+)
+
+// callGuard runs one kind of frame handler (video or audio) with a
+// deadline, so that a handler that hangs stalls neither the pipeline nor
+// a stop. It is used from one worker goroutine.
+type callGuard struct {
+	// busy is set while a call that overran is still running. Only one
+	// call is ever outstanding: while it runs, frames are not handed to
+	// the handler, so a hung handler costs one goroutine, not one per
+	// frame.
+	busy atomic.Bool
+}
+
+// Outcomes of a guarded call, shared by the call's goroutine and the
+// worker: whichever moves a call out of guardRunning first decides who
+// owns the call's frames.
+const (
+	guardRunning int32 = iota
+	guardReturned
+	guardAbandoned
+)
+
+// call runs f, turning a panic into an error. Without a deadline
+// (timeout <= 0) f runs on the caller's goroutine. With one, f runs on a
+// goroutine of its own; when it has not returned in time, call returns
+// errHandlerTimeout and whatever f was given now belongs to the late call:
+// late runs once f finally returns, on f's goroutine, to release it. While
+// such a call is outstanding, call returns errHandlerBusy without running
+// f, and the caller keeps its frames.
+func (g *callGuard) call(timeout time.Duration, f func() error, late func()) error {
+	if timeout <= 0 {
+		return callSafely(f)
+	}
+	if g.busy.Load() {
+		return errHandlerBusy
+	}
+	var state atomic.Int32
+	done := make(chan error, 1)
+	go func() {
+		err := callSafely(f)
+		if state.CompareAndSwap(guardRunning, guardReturned) {
+			done <- err
+			return
+		}
+		// The worker gave up on this call and went on without it.
+		late()
+		g.busy.Store(false)
+	}()
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case err := <-done:
+		return err
+	case <-t.C:
+	}
+	// busy goes up before the call is abandoned, so that the late call,
+	// which clears it, cannot do so before it is set.
+	g.busy.Store(true)
+	if state.CompareAndSwap(guardRunning, guardAbandoned) {
+		return errHandlerTimeout
+	}
+	g.busy.Store(false)
+	return <-done // it returned just as the deadline passed
+}
+
+// handlerTimedOut counts a call that overran Config.HandlerTimeout and the
+// frame it holds, lost, and reports it as a handler_error event.
+func (s *stream) handlerTimedOut(kind string) {
+	n := s.ctr.handlerTimeouts.Add(1)
+	if kind == "video" {
+		s.ctr.videoLost.Add(1)
+	} else {
+		s.ctr.audioLost.Add(1)
+	}
+	s.handlerEvent(kind, fmt.Errorf("%w after %v", errHandlerTimeout, s.p.cfg.HandlerTimeout), n)
+}

@@ -35,6 +35,7 @@ func (s *stream) ingest() {
 	s.setDecoder(dec)
 	defer s.setDecoder(nil) // before Close: later caps are not applied to a closed decoder
 	handlers := DecodeHandlers{Streams: s.out.streams, Video: s.enqueueVideo, Audio: s.enqueueAudio}
+	var lastSeq int64
 	for first := true; ; first = false {
 		seg, err := sub.Next(s.inCtx)
 		switch {
@@ -51,13 +52,32 @@ func (s *stream) ingest() {
 			return
 		}
 		s.ctr.segmentsIn.Add(1)
-		// A stop must not wait for a segment that never finishes.
+		if !first && seg.Seq > lastSeq+1 {
+			// The seqs in between were never read: the subscriber jumped
+			// over them (470) or the server served a later one.
+			s.ctr.inputLost.Add(uint64(seg.Seq - lastSeq - 1))
+			s.log.Warn("input segments lost", "from", lastSeq+1, "to", seg.Seq-1)
+		}
+		lastSeq = seg.Seq
+		// A stop must not wait for a segment that never finishes, nor
+		// the stream for one whose server stalled.
 		unblock := context.AfterFunc(s.inCtx, func() { seg.Close() })
-		info, err := dec.DecodeSegment(s.inCtx, &countingReader{r: seg, n: &s.ctr.bytesIn}, handlers)
+		watch := newStallWatch(s.p.cfg.InputStallTimeout, func() { seg.Close() })
+		info, err := dec.DecodeSegment(s.inCtx, &countingReader{r: seg, n: &s.ctr.bytesIn, watch: watch}, handlers)
+		stalled := watch.stop()
 		unblock()
 		seg.Close()
+		s.ctr.videoCapped.Add(uint64(info.Capped))
+		s.ctr.decodeErrors.Add(uint64(info.Corrupt))
 		switch {
-		case err != nil && s.inCtx.Err() == nil:
+		case s.inCtx.Err() != nil:
+			// Cut short by a stop: decoded as far as it went.
+		case stalled:
+			s.ctr.badSegments.Add(1)
+			s.ctr.inputStalls.Add(1)
+			s.log.Warn("input segment stalled; going on with the next", "seq", seg.Seq,
+				"timeout", s.p.cfg.InputStallTimeout, "bytes", info.Bytes)
+		case err != nil:
 			s.ctr.badSegments.Add(1)
 			s.log.Warn("input segment skipped", "seq", seg.Seq, "err", err)
 		case info.Corrupt > 0:
@@ -130,12 +150,58 @@ func (s *stream) enqueueAudio(a *frame.Audio) error {
 }
 
 type countingReader struct {
-	r io.Reader
-	n *atomic.Uint64
+	r     io.Reader
+	n     *atomic.Uint64
+	watch *stallWatch // nil: reads may block for ever
 }
 
 func (c *countingReader) Read(p []byte) (int, error) {
+	if c.watch != nil {
+		c.watch.reading(true)
+		defer c.watch.reading(false)
+	}
 	n, err := c.r.Read(p)
 	c.n.Add(uint64(n))
 	return n, err
+}
+
+// stallWatch calls stall when one read has waited longer than its timeout.
+// Only the wait inside a read counts, not the time the decoder spends
+// handing frames on (which a full queue can make long with NoSkip).
+type stallWatch struct {
+	timeout time.Duration
+	t       *time.Timer // nil without a timeout; armed only inside a read
+	fired   atomic.Bool
+}
+
+// newStallWatch returns a watch; a timeout <= 0 watches nothing.
+func newStallWatch(timeout time.Duration, stall func()) *stallWatch {
+	w := &stallWatch{timeout: timeout}
+	if timeout > 0 {
+		w.t = time.AfterFunc(time.Hour, func() {
+			w.fired.Store(true)
+			stall()
+		})
+		w.t.Stop()
+	}
+	return w
+}
+
+// reading arms the watch as a read starts and disarms it when it returns.
+func (w *stallWatch) reading(in bool) {
+	switch {
+	case w.t == nil || w.fired.Load():
+	case in:
+		w.t.Reset(w.timeout)
+	default:
+		w.t.Stop()
+	}
+}
+
+// stop ends the watch and reports whether the segment stalled.
+func (w *stallWatch) stop() bool {
+	if w.t != nil {
+		w.t.Stop()
+	}
+	return w.fired.Load()
 }

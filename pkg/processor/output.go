@@ -21,6 +21,9 @@ type output struct {
 
 	firstSent bool
 	lastErr   time.Time
+	// outW×outH is the encoder's picture size, known from the config or
+	// the first frame (the encoder's rule: its size rounded down to even).
+	outW, outH int
 }
 
 func newOutput(s *stream) *output { return &output{s: s} }
@@ -50,7 +53,17 @@ func (o *output) writeVideo(v *frame.Video) bool {
 		o.s.ctr.encodeErrors.Add(1)
 		return false
 	}
-	if err := o.enc.WriteVideo(v); err != nil {
+	if o.outW == 0 {
+		o.outW, o.outH = o.s.cfg.width, o.s.cfg.height
+		if o.s.cfg.detectOut {
+			o.outW, o.outH = v.Width&^1, v.Height&^1
+		}
+	}
+	write := o.enc.WriteVideo
+	if v.OnDevice() {
+		write = o.writeDevice
+	}
+	if err := write(v); err != nil {
 		o.failed(err)
 		return false
 	}
@@ -61,19 +74,41 @@ func (o *output) writeVideo(v *frame.Video) bool {
 	return true
 }
 
-func (o *output) writeAudio(a *frame.Audio) {
+// writeDevice encodes a frame whose pixels are on the device: converted
+// there when the encoder takes YUV420P, else brought to the host.
+func (o *output) writeDevice(v *frame.Video) error {
+	if yw, ok := o.enc.(YUVWriter); ok && o.outW > 0 && o.outH > 0 {
+		pic, err := o.s.devicePicture(v, o.outW, o.outH)
+		if err == nil {
+			if err := yw.WriteYUV420P(pic, o.outW, o.outH, v.PTS, v.TimeBase); err != nil {
+				return err
+			}
+			o.s.dev.encoded.Add(1)
+			return nil
+		}
+		o.s.deviceFailed("convert", err)
+	}
+	if !o.s.toHost(v) {
+		return errors.New("processor: a device frame could not reach the host")
+	}
+	return o.enc.WriteVideo(v)
+}
+
+// writeAudio encodes a and reports whether the encoder accepted it.
+func (o *output) writeAudio(a *frame.Audio) bool {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.enc == nil {
 		o.s.ctr.encodeErrors.Add(1)
-		return
+		return false
 	}
 	if err := o.enc.WriteAudio(a); err != nil {
 		o.failed(err)
-		return
+		return false
 	}
 	o.s.rates.egressAudio.tick(time.Now())
 	o.s.ctr.audioOut.Add(1)
+	return true
 }
 
 func (o *output) failed(err error) {

@@ -42,6 +42,7 @@ type stream struct {
 	data   *dataSender
 	pub    *trickle.Publisher
 	out    *output
+	dev    *streamDevice // nil without Config.Device (device.go)
 	rates  rates
 	ctr    counters
 
@@ -55,6 +56,8 @@ type stream struct {
 	showLoading   atomic.Bool
 	lastProcessed atomic.Int64 // unix ns of the last frame a handler processed
 	lastFailEvent atomic.Int64 // unix ns of the last handler_error event
+	videoCalls    callGuard    // the video handler's deadline (handlers.go)
+	audioCalls    callGuard
 	loading       loadingFrames
 	params        currentParams // start params with the updates merged in
 
@@ -103,6 +106,14 @@ func newStream(p *Processor, req StartRequest, cfg streamConfig) (*stream, error
 			return nil, fmt.Errorf("publish channel: %w", err)
 		}
 	}
+	if err = s.openDevice(); err != nil {
+		if s.pub != nil {
+			_ = s.pub.Close(context.Background())
+		}
+		s.closeSideChannels()
+		s.cancel()
+		return nil, err
+	}
 	s.out = newOutput(s)
 	s.lastProcessed.Store(time.Now().UnixNano())
 	s.applyBuiltins(req.Params)
@@ -140,7 +151,7 @@ func (s *stream) finished() bool {
 // run drives the stream to its end.
 func (s *stream) run() {
 	defer close(s.done)
-	s.log.Info("stream started", "subscribe_url", s.req.SubscribeURL, "publish_url", s.req.PublishURL,
+	s.log.Info("stream started", "subscribe_url", trickle.RedactURL(s.req.SubscribeURL), "publish_url", trickle.RedactURL(s.req.PublishURL),
 		"width", s.cfg.width, "height", s.cfg.height, "max_framerate", s.cfg.maxFramerate)
 	var side sync.WaitGroup
 	side.Go(s.heartbeat)
@@ -173,6 +184,7 @@ func (s *stream) run() {
 	// 503.
 	s.isRunning.Store(false)
 	s.finishOutput()
+	s.closeDevice()
 	s.cancel()
 	side.Wait()
 	s.closeSideChannels()

@@ -72,7 +72,18 @@ type Status struct {
 	Counters          *Counters `json:"counters,omitempty"`
 }
 
-// Counters are running totals for the current (or last) stream.
+// Counters are running totals for the current (or last) stream. Every
+// input segment and every frame ends in exactly one outcome, so that they
+// add up (docs/reliability.md, "Accounting"):
+//
+//	video_frames_in = out + skipped + dropped + lost + in_flight
+//	audio_frames_in + audio_frames_added = out + skipped + dropped + lost + in_flight
+//	video frames decoded = video_frames_in + video_frames_capped
+//	segments_in = input segments decoded + corrupt_segments_in
+//	input seqs read through = segments_in + input_segments_lost
+//
+// The failed counts are not an outcome: a frame whose handler failed is
+// passed through and then counted as out (or lost).
 type Counters struct {
 	VideoIn      uint64 `json:"video_frames_in"`
 	VideoOut     uint64 `json:"video_frames_out"`
@@ -96,6 +107,50 @@ type Counters struct {
 	SegmentsLost  uint64 `json:"segments_lost"`
 	EventsDropped uint64 `json:"events_dropped"`
 	DataDropped   uint64 `json:"data_dropped"`
+	// VideoCapped counts decoded video frames the frame-rate cap left out
+	// (before VideoIn, which counts the frames after the cap).
+	VideoCapped uint64 `json:"video_frames_capped"`
+	// VideoLost and AudioLost count frames that reached no outcome of
+	// their own: the encoder refused them (or had not started), the
+	// device lost them, or a handler call that timed out still holds
+	// them. Part of EncodeErrors is these.
+	VideoLost uint64 `json:"video_frames_lost"`
+	AudioLost uint64 `json:"audio_frames_lost"`
+	// AudioDropped counts input audio frames a handler replaced with
+	// nothing (ErrDrop or an empty slice); AudioAdded the frames a handler
+	// returned beyond one per input frame.
+	AudioDropped uint64 `json:"audio_frames_dropped"`
+	AudioAdded   uint64 `json:"audio_frames_added"`
+	// VideoInFlight and AudioInFlight are frames in the queues or the
+	// workers now: 0 once a stream has ended.
+	VideoInFlight uint64 `json:"video_frames_in_flight"`
+	AudioInFlight uint64 `json:"audio_frames_in_flight"`
+	// DecodeErrors counts packets and pictures the decoder rejected (a
+	// corrupt input segment has at least one, or failed as a whole).
+	DecodeErrors uint64 `json:"decode_errors"`
+	// InputSegmentsLost counts input seqs never read: skipped over after
+	// the server no longer had them (470), or missing from the seqs the
+	// server served.
+	InputSegmentsLost uint64 `json:"input_segments_lost"`
+	// InputStalls counts input segments abandoned after
+	// Config.InputStallTimeout without a byte (each also corrupt).
+	InputStalls uint64 `json:"input_stalls"`
+	// HandlerTimeouts counts handler calls that overran
+	// Config.HandlerTimeout.
+	HandlerTimeouts uint64 `json:"handler_timeouts"`
+	// EventsFailed counts events and DataFailed data segments the server
+	// did not accept.
+	EventsFailed uint64 `json:"events_failed"`
+	DataFailed   uint64 `json:"data_failed"`
+	// The device path (Config.Device): frames uploaded after decode or
+	// after a handler's host edits, frames whose pixels were brought back
+	// to the host (for host handlers, the conformance effect, or an
+	// encoder without YUVWriter), frames encoded from a device
+	// conversion, and device operations that failed.
+	DeviceUploads   uint64 `json:"device_uploads,omitempty"`
+	DeviceDownloads uint64 `json:"device_downloads,omitempty"`
+	DeviceEncoded   uint64 `json:"device_encoded,omitempty"`
+	DeviceErrors    uint64 `json:"device_errors,omitempty"`
 }
 
 var (
