@@ -12,7 +12,8 @@ import (
 
 // audioEncoder encodes planar float32 audio in the encoder's fixed frame
 // size: frames of any length go into a FIFO and leave in whole encoder
-// frames, timestamped by counting samples from the first one.
+// frames, timestamped by counting samples from the first one (and kept in
+// step with the input's timestamps across gaps: follow).
 //
 // The FIFO holds audio at the encoder's channel count and rate. Input of
 // another count or rate goes through a resampler, made afresh whenever the
@@ -120,9 +121,16 @@ func (a *audioEncoder) write(f *frame.Audio, out func(*astiav.Packet) error) err
 			return err
 		}
 	}
+	at := frame.Rescale(f.PTS, f.TimeBase, frame.Rational{Num: 1, Den: a.rate})
+	drop := 0
 	if !a.started {
 		a.started = true
-		a.next = frame.Rescale(f.PTS, f.TimeBase, frame.Rational{Num: 1, Den: a.rate})
+		a.next = at
+	} else if f.TimeBase.Num > 0 {
+		var err error
+		if drop, err = a.follow(at, out); err != nil {
+			return err
+		}
 	}
 	samples := f.Samples
 	if a.rs != nil {
@@ -131,7 +139,51 @@ func (a *audioEncoder) write(f *frame.Audio, out func(*astiav.Packet) error) err
 			return err
 		}
 	}
+	if drop > 0 {
+		drop = min(drop, len(samples[0]))
+		trimmed := make([][]float32, len(samples))
+		for i := range samples {
+			trimmed[i] = samples[i][drop:]
+		}
+		samples = trimmed
+	}
 	return a.queue(samples, out)
+}
+
+// follow keeps the count of samples in step with the input's clock when
+// the input skips or overlaps: a frame that starts at `at` (1/rate) away
+// from where the samples counted so far end. Counting alone would leave the
+// audio behind by every gap (ahead by every overlap) for good, and the
+// muxer would hold the video back to match, so latency and A/V sync would
+// drift with each lost segment or loop. A short gap (up to a second) is
+// filled with silence; after a longer one the count jumps ahead. Up to a
+// second of overlap is dropped from the frame (it returns how many
+// samples); a longer step back is a reset of the input's clock, and the
+// count goes on, since output timestamps never go back. Within one encoder
+// frame (rounding, the resampler's delay) nothing changes.
+func (a *audioEncoder) follow(at int64, out func(*astiav.Packet) error) (drop int, err error) {
+	gap := at - (a.next + int64(len(a.fifo[0])))
+	tol, limit := int64(a.size), int64(a.rate)
+	switch {
+	case gap >= -tol && gap <= tol, gap < -limit:
+		return 0, nil
+	case gap < 0:
+		return int(-gap), nil
+	case gap <= limit:
+		silence := make([][]float32, a.channels)
+		for i := range silence {
+			silence[i] = make([]float32, gap)
+		}
+		return 0, a.queue(silence, out)
+	default:
+		if n := len(a.fifo[0]); n > 0 {
+			if err := a.encodeOne(n, out); err != nil {
+				return 0, err
+			}
+		}
+		a.next = max(a.next, at)
+		return 0, nil
+	}
 }
 
 // setInput switches to input of channels at rate: the current resampler's
