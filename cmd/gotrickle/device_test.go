@@ -111,14 +111,5 @@ func TestServeOnADeviceGradesFramesOnTheDevice(t *testing.T) {
 	pub.Close(ctx)
 	client.CloseIdleConnections()
 	cancel()
-	for _, d := range []<-chan error{serveDone, trickleDone} {
-		select {
-		case err := <-d:
-			if err != nil {
-				t.Fatalf("shutdown: %v", err)
-			}
-		case <-time.After(15 * time.Second):
-			t.Fatal("a command did not stop")
-		}
-	}
+	waitStopped(t, serveDone, trickleDone)
 }

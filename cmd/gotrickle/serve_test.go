@@ -181,7 +181,13 @@ func TestServeRunsPyTrickleReadmeFlow(t *testing.T) {
 	pub.Close(ctx)
 	client.CloseIdleConnections()
 	cancel()
-	for _, d := range []<-chan error{serveDone, trickleDone} {
+	waitStopped(t, serveDone, trickleDone)
+}
+
+// waitStopped waits for commands started by startCmd to return nil.
+func waitStopped(t *testing.T, dones ...<-chan error) {
+	t.Helper()
+	for _, d := range dones {
 		select {
 		case err := <-d:
 			if err != nil {

@@ -2,13 +2,10 @@ package media
 
 import (
 	"bytes"
-	"context"
 	"testing"
 	"time"
 
 	"github.com/asticode/go-astiav"
-
-	"github.com/gotrickle/gotrickle/pkg/frame"
 )
 
 // opusStartTrim reports whether a segment's first Opus access unit carries
@@ -55,26 +52,8 @@ func TestOnlyTheFirstOpusSegmentSignalsThePriming(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sink := &memSink{}
-	enc, err := NewEncoder(EncoderConfig{Preset: "ultrafast", GOP: time.Second, SegmentDuration: time.Second,
-		AudioChannels: as.Channels, AudioSampleRate: as.SampleRate}, sink)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := NewDecoder(DecoderConfig{Width: vs.Width, Height: vs.Height, MaxFramerate: NoFramerateCap})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	if _, err := d.DecodeSegment(context.Background(), bytes.NewReader(in), Handlers{
-		Video: func(v *frame.Video) error { defer v.Release(); return enc.WriteVideo(v) },
-		Audio: func(a *frame.Audio) error { defer a.Release(); return enc.WriteAudio(a) },
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if err := enc.Close(); err != nil {
-		t.Fatal(err)
-	}
+	sink := transcode(t, in, vs.Width, vs.Height, EncoderConfig{Preset: "ultrafast", GOP: time.Second,
+		SegmentDuration: time.Second, AudioChannels: as.Channels, AudioSampleRate: as.SampleRate})
 	if len(sink.segs) < 3 {
 		t.Fatalf("only %d segments", len(sink.segs))
 	}

@@ -12,6 +12,31 @@ import (
 // Video and audio through the encoder and back: every video frame returns,
 // and the audio keeps its channels, rate and length (within the codec's
 // frame padding and priming).
+// transcode decodes in at w×h and encodes its video and audio with cfg.
+func transcode(t *testing.T, in []byte, w, h int, cfg EncoderConfig) *memSink {
+	t.Helper()
+	sink := &memSink{}
+	enc, err := NewEncoder(cfg, sink)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := NewDecoder(DecoderConfig{Width: w, Height: h, MaxFramerate: NoFramerateCap})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if _, err := d.DecodeSegment(context.Background(), bytes.NewReader(in), Handlers{
+		Video: func(v *frame.Video) error { defer v.Release(); return enc.WriteVideo(v) },
+		Audio: func(a *frame.Audio) error { defer a.Release(); return enc.WriteAudio(a) },
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := enc.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return sink
+}
+
 func TestEncodingVideoWithAudioKeepsBoth(t *testing.T) {
 	fx, err := loadManifest(t).Fixture("h264-aac-320x240")
 	if err != nil {
@@ -25,25 +50,13 @@ func TestEncodingVideoWithAudioKeepsBoth(t *testing.T) {
 	}
 	for _, codec := range []string{"opus", "aac"} {
 		t.Run(codec+" audio comes back with the video", func(t *testing.T) {
-			sink := &memSink{}
-			enc, err := NewEncoder(EncoderConfig{Preset: "ultrafast", AudioChannels: as.Channels, AudioSampleRate: as.SampleRate, AudioCodec: codec}, sink)
-			if err != nil {
-				t.Fatal(err)
-			}
+			sink := transcode(t, in, vs.Width, vs.Height, EncoderConfig{Preset: "ultrafast", AudioChannels: as.Channels,
+				AudioSampleRate: as.SampleRate, AudioCodec: codec})
 			d, err := NewDecoder(DecoderConfig{Width: vs.Width, Height: vs.Height, MaxFramerate: NoFramerateCap})
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer d.Close()
-			if _, err := d.DecodeSegment(context.Background(), bytes.NewReader(in), Handlers{
-				Video: func(v *frame.Video) error { defer v.Release(); return enc.WriteVideo(v) },
-				Audio: func(a *frame.Audio) error { defer a.Release(); return enc.WriteAudio(a) },
-			}); err != nil {
-				t.Fatal(err)
-			}
-			if err := enc.Close(); err != nil {
-				t.Fatal(err)
-			}
 			var videoOut int
 			var samplesOut int64
 			for i, s := range sink.segs {

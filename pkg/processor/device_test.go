@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gotrickle/gotrickle/fixtures"
 	"github.com/gotrickle/gotrickle/pkg/effect"
 	"github.com/gotrickle/gotrickle/pkg/frame"
 	"github.com/gotrickle/gotrickle/pkg/gpu"
@@ -66,19 +65,7 @@ type deviceRun struct {
 
 func runOnDevice(t *testing.T, h any, dev *gpu.Device) deviceRun {
 	t.Helper()
-	m, err := fixtures.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
-	fx, err := m.Fixture("h264-aac-320x240")
-	if err != nil {
-		t.Fatal(err)
-	}
-	segs, err := fx.Segments(time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	vs, _ := fx.Video()
+	segs, vs := fixtureSegments(t)
 	e := newE2E(t)
 	p, err := processor.New(h, processor.Config{Codecs: media.Codecs{}, Logger: quiet, Device: dev, NoSkip: true})
 	if err != nil {
@@ -94,56 +81,20 @@ func runOnDevice(t *testing.T, h any, dev *gpu.Device) deviceRun {
 	if err != nil {
 		t.Fatal(err)
 	}
-	type result struct {
-		d    decoded
-		luma float64
-	}
-	res := make(chan result, 1)
-	go func() {
-		var r result
-		var sum float64
-		sub, err := trickle.NewSubscriber(trickle.SubscriberConfig{URL: e.url("out"), Start: trickle.StartAt(0), Logger: quiet})
-		if err != nil {
-			r.d.ended = err
-			res <- r
-			return
-		}
-		defer sub.Close()
-		dec, _ := media.NewDecoder(media.DecoderConfig{Width: 320, Height: 240, MaxFramerate: media.NoFramerateCap})
-		defer dec.Close()
-		for {
-			seg, err := sub.Next(ctx)
-			if err != nil {
-				r.d.ended = err
-				if r.d.video > 0 {
-					r.luma = sum / float64(r.d.video)
-				}
-				res <- r
-				return
-			}
-			dec.DecodeSegment(ctx, seg, media.Handlers{Video: func(v *frame.Video) error {
-				r.d.video++
-				r.d.pts = append(r.d.pts, v.PTS)
-				r.d.w, r.d.h = v.Width, v.Height
-				sum += meanLuma(v)
-				v.Release()
-				return nil
-			}})
-			seg.Close()
-		}
-	}()
+	res := make(chan decoded, 1)
+	go func() { res <- e.readOutput(ctx) }()
 	time.Sleep(200 * time.Millisecond)
 	if err := e.publish(ctx, segs, 200*time.Millisecond); err != nil {
 		t.Fatal(err)
 	}
 	r := <-res
-	if !errors.Is(r.d.ended, trickle.ErrStreamClosed) {
-		t.Fatalf("the output ended with %v, want the end of the stream", r.d.ended)
+	if !errors.Is(r.ended, trickle.ErrStreamClosed) {
+		t.Fatalf("the output ended with %v, want the end of the stream", r.ended)
 	}
 	for p.Health() != processor.StateIdle && ctx.Err() == nil {
 		time.Sleep(10 * time.Millisecond)
 	}
-	return deviceRun{frames: vs.Frames, out: r.d, luma: r.luma, counters: *p.Status().Counters}
+	return deviceRun{frames: vs.Frames, out: r, luma: r.lumaSum / float64(max(1, r.video)), counters: *p.Status().Counters}
 }
 
 func openCPUDevice(t *testing.T) *gpu.Device {

@@ -76,7 +76,28 @@ func (e *e2e) publish(ctx context.Context, segs []fixtures.Segment, period time.
 	return nil
 }
 
+// fixtureSegments is the 320×240 fixture in 1 s trickle segments, and its
+// video stream's facts.
+func fixtureSegments(t *testing.T) ([]fixtures.Segment, fixtures.Stream) {
+	t.Helper()
+	m, err := fixtures.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fx, err := m.Fixture("h264-aac-320x240")
+	if err != nil {
+		t.Fatal(err)
+	}
+	segs, err := fx.Segments(time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vs, _ := fx.Video()
+	return segs, vs
+}
+
 type decoded struct {
+	lumaSum      float64 // of the video frames' mean lumas
 	video, audio int
 	pts          []int64
 	w, h         int
@@ -107,6 +128,7 @@ func (e *e2e) readOutput(ctx context.Context) decoded {
 		_, err = dec.DecodeSegment(ctx, seg, media.Handlers{
 			Video: func(v *frame.Video) error {
 				d.video++
+				d.lumaSum += meanLuma(v)
 				d.pts = append(d.pts, v.PTS)
 				d.w, d.h = v.Width, v.Height
 				v.Release()
@@ -123,19 +145,7 @@ func (e *e2e) readOutput(ctx context.Context) decoded {
 }
 
 func TestAPassthroughStreamComesOutWholeAndEndsOnTheWire(t *testing.T) {
-	m, err := fixtures.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
-	fx, err := m.Fixture("h264-aac-320x240")
-	if err != nil {
-		t.Fatal(err)
-	}
-	segs, err := fx.Segments(time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	vs, _ := fx.Video()
+	segs, vs := fixtureSegments(t)
 	e := newE2E(t)
 	p, err := processor.New(processor.Funcs{}, processor.Config{Codecs: media.Codecs{}, Logger: quiet})
 	if err != nil {
@@ -215,18 +225,7 @@ func meanLuma(v *frame.Video) float64 {
 // grade's intensity goes 0 → 1 mid-stream and mean luma drops from the
 // frame the update could first touch.
 func TestAParamUpdateChangesTheOutputWithinAFewFrames(t *testing.T) {
-	m, err := fixtures.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
-	fx, err := m.Fixture("h264-aac-320x240")
-	if err != nil {
-		t.Fatal(err)
-	}
-	segs, err := fx.Segments(time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
+	segs, _ := fixtureSegments(t)
 	e := newE2E(t)
 	grade := &effect.ColorGrade{}
 	p, err := processor.New(grade, processor.Config{Codecs: media.Codecs{}, Logger: quiet})
