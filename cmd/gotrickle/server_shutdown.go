@@ -3,16 +3,31 @@ package main
 import (
 	"context"
 	"net/http"
+	"time"
 
 	"github.com/gotrickle/gotrickle/pkg/trickle"
 )
 
-// shutdownTrickle is server's shutdown after the first signal. Channels end
-// before the listener closes: a subscriber has its next GET waiting already,
-// and that request is answered with the end of the stream, where one sent
-// after the close would be refused and look like a failure.
+// closeLinger is how long server keeps answering after it has ended every
+// channel: a reader whose segment just ended sends its next GET only then,
+// and that request must get the end of the stream, not a refused
+// connection that looks like a failure.
+const closeLinger = time.Second
+
+// shutdownTrickle is server's shutdown after the first signal: channels
+// end first (a subscriber's GET already waiting is answered with the end of
+// the stream), the listener stays open for closeLinger (or until ctx is
+// nearly done) for the readers' next requests, then closes.
 func shutdownTrickle(ctx context.Context, srv *trickle.Server, hs *http.Server) error {
 	srv.Close()
+	linger := closeLinger
+	if d, ok := ctx.Deadline(); ok {
+		linger = min(linger, time.Until(d)/4)
+	}
+	select {
+	case <-time.After(linger):
+	case <-ctx.Done():
+	}
 	if err := hs.Shutdown(ctx); err != nil {
 		_ = hs.Close()
 		return err
