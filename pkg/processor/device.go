@@ -89,9 +89,11 @@ func (s *stream) closeDevice() {
 }
 
 // toDevice uploads a decoded frame; on failure the frame stays on the host
-// and goes on from there.
+// and goes on from there. While a video handler call that overran
+// HandlerTimeout is still running, it may be using the device stream, so
+// frames stay on the host until it returns.
 func (s *stream) toDevice(v *frame.Video) {
-	if s.dev == nil {
+	if s.dev == nil || s.videoCalls.busy.Load() {
 		return
 	}
 	if err := s.dev.frames.Upload(s.ctx, v); err != nil {

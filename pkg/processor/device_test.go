@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"image"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -63,11 +64,15 @@ type deviceRun struct {
 	counters processor.Counters
 }
 
-func runOnDevice(t *testing.T, h any, dev *gpu.Device) deviceRun {
+func runOnDevice(t *testing.T, h any, dev *gpu.Device, opts ...func(*processor.Config)) deviceRun {
 	t.Helper()
 	segs, vs := fixtureSegments(t)
 	e := newE2E(t)
-	p, err := processor.New(h, processor.Config{Codecs: media.Codecs{}, Logger: quiet, Device: dev, NoSkip: true})
+	cfg := processor.Config{Codecs: media.Codecs{}, Logger: quiet, Device: dev, NoSkip: true}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	p, err := processor.New(h, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,5 +157,41 @@ func TestTheDevicePathKeepsFramesOnTheDeviceFromDecodeToEncoder(t *testing.T) {
 				t.Fatal("the device handler never saw a frame without host pixels")
 			}
 		})
+	}
+}
+
+// hangOnce is a device handler whose first call hangs past the deadline
+// (still holding the device stream); the calls after it grade.
+type hangOnce struct {
+	deviceGrade
+	calls atomic.Int32
+}
+
+func (h *hangOnce) HandleVideo(ctx context.Context, v *frame.Video) (*frame.Video, error) {
+	if h.calls.Add(1) == 1 {
+		time.Sleep(300 * time.Millisecond)
+	}
+	return h.deviceGrade.HandleVideo(ctx, v)
+}
+
+// While a device handler call that overran the deadline still runs, the
+// worker keeps frames on the host rather than share the device stream
+// with it; once it returns, frames go to the device again.
+func TestFramesStayOnTheHostWhileALateDeviceCallRuns(t *testing.T) {
+	dev := openCPUDevice(t)
+	r := runOnDevice(t, &hangOnce{}, dev, func(c *processor.Config) { c.HandlerTimeout = 100 * time.Millisecond })
+	c := r.counters
+	if c.DeviceErrors != 0 {
+		t.Fatalf("%d device errors", c.DeviceErrors)
+	}
+	if c.DeviceUploads >= c.VideoIn || c.DeviceUploads == 0 {
+		t.Fatalf("%d uploads for %d frames: want some frames kept on the host while the late call ran, and the rest uploaded", c.DeviceUploads, c.VideoIn)
+	}
+	t.Logf("%d frames in, %d uploaded, %d of %d out encoded from the device", c.VideoIn, c.DeviceUploads, c.DeviceEncoded, c.VideoOut)
+	if c.DeviceEncoded == 0 || c.DeviceEncoded >= c.VideoOut {
+		t.Fatalf("%d of %d frames encoded from the device: want both paths used", c.DeviceEncoded, c.VideoOut)
+	}
+	if r.out.video != int(c.VideoOut) || c.VideoOut != c.VideoIn-1 {
+		t.Fatalf("%d frames in, %d out (%d decoded): want all but the hung call's frame", c.VideoIn, c.VideoOut, r.out.video)
 	}
 }
