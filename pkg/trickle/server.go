@@ -116,7 +116,6 @@ type Server struct {
 	mu      sync.RWMutex
 	streams map[string]*stream
 	closed  bool
-	ended   map[string]struct{} // the channels Close ended
 
 	closing chan struct{}
 	swept   sync.WaitGroup
@@ -183,9 +182,7 @@ func (s *Server) Channels() []string {
 }
 
 // Close ends every channel, releasing all waiting readers and writers, and
-// stops the sweeper. Requests that arrive later get 503, except reads of a
-// channel Close ended: they get the end of the stream (Lp-Trickle-Closed),
-// so a reader whose segment Close cut sees the stream end, not a failure.
+// stops the sweeper. Requests that arrive later get 503.
 func (s *Server) Close() {
 	s.mu.Lock()
 	if s.closed {
@@ -195,10 +192,6 @@ func (s *Server) Close() {
 	s.closed = true
 	streams := s.streams
 	s.streams = make(map[string]*stream)
-	s.ended = make(map[string]struct{}, len(streams))
-	for name := range streams {
-		s.ended[name] = struct{}{}
-	}
 	s.mu.Unlock()
 	close(s.closing)
 	for _, st := range streams {
@@ -285,7 +278,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if s.isClosed() {
-		s.answerClosed(w, r, rest)
+		textError(w, http.StatusServiceUnavailable, "server is shutting down")
 		return
 	}
 	if !s.authorize(w, r) {
@@ -421,21 +414,4 @@ func (s *Server) Latest(channel string) (next int64, closed, ok bool) {
 	}
 	next, closed = st.latest()
 	return next, closed, true
-}
-
-// answerClosed answers a request that came after Close.
-func (s *Server) answerClosed(w http.ResponseWriter, r *http.Request, rest string) {
-	name, _, _ := strings.Cut(rest, "/")
-	s.mu.RLock()
-	_, ended := s.ended[name]
-	s.mu.RUnlock()
-	if ended && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
-		if !s.authorize(w, r) {
-			return
-		}
-		w.Header().Set(HeaderClosed, ClosedValue)
-		textError(w, http.StatusOK, "stream closed")
-		return
-	}
-	textError(w, http.StatusServiceUnavailable, "server is shutting down")
 }
