@@ -398,7 +398,15 @@ func (e *Encoder) writeStream(p *astiav.Packet, tb astiav.Rational, video bool) 
 	st := e.mux.Streams()[idx]
 	p.SetStreamIndex(idx)
 	p.RescaleTs(tb, st.TimeBase())
-	if err := e.mux.WriteInterleavedFrame(p); err != nil { // takes the packet's reference
+	// Packets go out as they come, not interleaved: interleaving held each
+	// video packet until audio with a later timestamp had been encoded, and
+	// input audio arrives in bursts (an MPEG-TS PES carries ~0.2 s of it),
+	// which cost ~100 ms of latency (PROC-101 at 720p with AAC input: median
+	// 168 → 72 ms). MPEG-TS needs no interleaving; each stream's own
+	// timestamps still only increase.
+	err := e.mux.WriteFrame(p) // does not take the packet's reference
+	p.Unref()
+	if err != nil {
 		return e.segmentErr("writing a packet", err)
 	}
 	return nil
