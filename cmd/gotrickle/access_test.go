@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"io"
@@ -36,22 +35,7 @@ func (l *logBuffer) String() string {
 // startLogged is startCmd with stderr (the logs) kept in logs.
 func startLogged(t *testing.T, ctx context.Context, logs io.Writer, args ...string) (string, <-chan int) {
 	t.Helper()
-	pr, pw := io.Pipe()
-	done := make(chan int, 1)
-	go func() {
-		done <- runWith(ctx, args, pw, logs)
-		pw.Close()
-	}()
-	line, err := bufio.NewReader(pr).ReadString('\n')
-	if err != nil {
-		t.Fatalf("%v: %v", args, err)
-	}
-	go io.Copy(io.Discard, pr)
-	u, ok := strings.CutPrefix(strings.TrimSpace(line), "listening ")
-	if !ok {
-		t.Fatalf("%v: first line %q", args, line)
-	}
-	return strings.TrimSuffix(u, "/"), done
+	return startListening(t, args, func(stdout io.Writer) int { return runWith(ctx, args, stdout, logs) })
 }
 
 func request(t *testing.T, method, url, auth, body string) int {

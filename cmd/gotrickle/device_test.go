@@ -45,13 +45,7 @@ func TestServeOnADeviceGradesFramesOnTheDevice(t *testing.T) {
 		t.Helper()
 		return callJSON(t, context.Background(), client, apiURL+path, method, body)
 	}
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if _, h := call("GET", "/health", ""); h["status"] == "IDLE" {
-			break
-		} else if time.Now().After(deadline) {
-			t.Fatalf("health never became IDLE: %v", h)
-		}
-	}
+	waitIdle(t, call)
 	for _, ch := range []string{"in", "out"} {
 		resp, err := client.Post(trickleURL+"/"+ch, "video/mp2t", nil)
 		if err != nil {

@@ -23,10 +23,17 @@ import (
 // startCmd runs a long-running command and returns the URL it prints.
 func startCmd(t *testing.T, ctx context.Context, args ...string) (string, <-chan error) {
 	t.Helper()
+	return startListening(t, args, func(stdout io.Writer) error { return execute(ctx, args, stdout) })
+}
+
+// startListening runs a command through run on a goroutine, waits for its
+// "listening URL" line and returns the URL and run's result when it ends.
+func startListening[T any](t *testing.T, args []string, run func(stdout io.Writer) T) (string, <-chan T) {
+	t.Helper()
 	pr, pw := io.Pipe()
-	done := make(chan error, 1)
+	done := make(chan T, 1)
 	go func() {
-		done <- execute(ctx, args, pw)
+		done <- run(pw)
 		pw.Close()
 	}()
 	line, err := bufio.NewReader(pr).ReadString('\n')
@@ -39,6 +46,18 @@ func startCmd(t *testing.T, ctx context.Context, args ...string) (string, <-chan
 		t.Fatalf("%v: first line %q", args, line)
 	}
 	return strings.TrimSuffix(u, "/"), done
+}
+
+// waitIdle polls /health through call until the processor reports IDLE.
+func waitIdle(t *testing.T, call func(method, path, body string) (int, map[string]any)) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if _, h := call("GET", "/health", ""); h["status"] == "IDLE" {
+			return
+		} else if time.Now().After(deadline) {
+			t.Fatalf("health never became IDLE: %v", h)
+		}
+	}
 }
 
 // The flow of PyTrickle's README, with its curl commands as HTTP requests:
@@ -57,15 +76,7 @@ func TestServeRunsPyTrickleReadmeFlow(t *testing.T) {
 		t.Helper()
 		return callJSON(t, context.Background(), client, apiURL+path, method, body)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if _, h := call("GET", "/health", ""); h["status"] == "IDLE" {
-			break
-		} else if time.Now().After(deadline) {
-			t.Fatalf("health never became IDLE: %v", h)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitIdle(t, call)
 
 	// The channels exist before anyone reads them, as a gateway makes them.
 	for _, ch := range []string{"input", "output"} {
