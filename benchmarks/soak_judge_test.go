@@ -86,15 +86,19 @@ func TestSoakWarmupAndInterval(t *testing.T) {
 		name           string
 		run            time.Duration
 		warmup, sample time.Duration
+		rssPct         float64
 	}{
-		{"a one-minute run judges its second half, sampled every 1.5 s", time.Minute, 30 * time.Second, 1500 * time.Millisecond},
-		{"a ten-minute run warms up for a minute, sampled every 5 s", 10 * time.Minute, time.Minute, 5 * time.Second},
-		{"a twenty-second run warms up for half of it", 20 * time.Second, 10 * time.Second, time.Second},
-		{"a two-minute run warms up for 30 s", 2 * time.Minute, 30 * time.Second, 3 * time.Second},
+		{"a one-minute run judges its second half, sampled every 1.5 s, RSS at 15 %", time.Minute, 30 * time.Second, 1500 * time.Millisecond, 15},
+		{"a ten-minute run warms up for a minute, sampled every 5 s, RSS at the issue's 5 %", 10 * time.Minute, time.Minute, 5 * time.Second, 5},
+		{"a twenty-second run warms up for half of it", 20 * time.Second, 10 * time.Second, time.Second, 15},
+		{"a two-minute run warms up for 30 s", 2 * time.Minute, 30 * time.Second, 3 * time.Second, 15},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := soakWarmup(tc.run); got != tc.warmup {
 				t.Errorf("warm-up %v, want %v", got, tc.warmup)
+			}
+			if got := soakRSSLimit(tc.run); got != tc.rssPct {
+				t.Errorf("RSS limit %g %%, want %g %%", got, tc.rssPct)
 			}
 			if got := soakInterval(tc.run); got != tc.sample {
 				t.Errorf("interval %v, want %v", got, tc.sample)
