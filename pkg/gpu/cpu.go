@@ -43,6 +43,16 @@ func (cpuStream) download(_ context.Context, dst []byte, src any) error {
 	return nil
 }
 
+func (cpuStream) copyPlanes(_ context.Context, cp []planeCopy) error {
+	for _, c := range cp {
+		dst := c.dst.mem.([]byte)[c.dst.off:]
+		for y := range c.rows {
+			copy(dst[y*c.dstPitch:y*c.dstPitch+c.rowBytes], c.srcMem[y*c.srcPitch:y*c.srcPitch+c.rowBytes])
+		}
+	}
+	return nil
+}
+
 func (cpuStream) sync(context.Context) error { return nil }
 func (cpuStream) close() error               { return nil }
 

@@ -252,6 +252,43 @@ func (s *cudaStream) launch(k kernels.Kernel, units [2]int, args []any) error {
 	})
 }
 
+// copyPlanes copies planes another user of the primary context wrote
+// (FFmpeg's NVDEC, which queues its own copies on the legacy default
+// stream unless told otherwise): that stream is waited for first, since
+// this non-blocking stream does not wait for it, and the copies are waited
+// for before returning, so the planes can go back to their owner.
+func (s *cudaStream) copyPlanes(ctx context.Context, cp []planeCopy) error {
+	err := s.b.do(func() error {
+		if err := cu.NoStream.Synchronize(); err != nil {
+			return fmt.Errorf("waiting for the default stream: %w", err)
+		}
+		// cu.Memcpy2DAsync cannot be used: its parameter conversion
+		// dereferences the nil array handle of a copy between linear
+		// memory. The driver is called directly.
+		hs := C.CUstream(unsafe.Pointer(s.s.C()))
+		for _, c := range cp {
+			p := C.CUDA_MEMCPY2D{
+				srcMemoryType: C.CU_MEMORYTYPE_DEVICE,
+				srcDevice:     C.CUdeviceptr(c.src),
+				srcPitch:      C.size_t(c.srcPitch),
+				dstMemoryType: C.CU_MEMORYTYPE_DEVICE,
+				dstDevice:     C.CUdeviceptr(uintptr(c.dst.mem.(cu.DevicePtr)) + uintptr(c.dst.off)),
+				dstPitch:      C.size_t(c.dstPitch),
+				WidthInBytes:  C.size_t(c.rowBytes),
+				Height:        C.size_t(c.rows),
+			}
+			if r := C.cuMemcpy2DAsync(&p, hs); r != C.CUDA_SUCCESS {
+				return fmt.Errorf("cuMemcpy2DAsync: CUresult %d", int(r))
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return s.wait(ctx)
+}
+
 func (s *cudaStream) sync(ctx context.Context) error { return s.wait(ctx) }
 
 // wait waits for the stream: blocking in the driver when ctx cannot end,
@@ -298,3 +335,6 @@ func (s *cudaStream) close() error {
 	errs = append(errs, s.b.do(func() error { return s.s.Destroy() }))
 	return errors.Join(errs...)
 }
+
+// devAddr is a cuda buffer's device address.
+func devAddr(mem any) uintptr { return uintptr(mem.(cu.DevicePtr)) }

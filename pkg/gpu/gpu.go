@@ -363,6 +363,9 @@ type streamBackend interface {
 	// threads, see kernels.Table) with args in the kernel's CUDA parameter
 	// order: devPtr, int32 or float32 values.
 	launch(k kernels.Kernel, units [2]int, args []any) error
+	// copyPlanes copies foreign planes into a buffer (planes.go) and
+	// returns when the copy is done.
+	copyPlanes(ctx context.Context, cp []planeCopy) error
 	sync(ctx context.Context) error
 	close() error
 }

@@ -138,6 +138,19 @@ CUresult cuMemcpyDtoHAsync_v2(void *dst, CUdeviceptr src, size_t n, CUstream s) 
   if (inside(dst, n, HOST) < 0) { fprintf(logfile(), "ERROR DtoH: dst not pinned\n"); return CUDA_ERROR_INVALID_VALUE; }
   memcpy(dst, (void *)src, n); return CUDA_SUCCESS;
 }
+CUresult cuMemcpy2DAsync_v2(const CUDA_MEMCPY2D *c, CUstream s) {
+  NEED_CTX();
+  if (c->srcMemoryType != CU_MEMORYTYPE_DEVICE || c->dstMemoryType != CU_MEMORYTYPE_DEVICE || c->srcXInBytes || c->dstXInBytes || c->srcY || c->dstY) {
+    fprintf(logfile(), "ERROR 2D copy: only device to device from (0,0)\n"); return CUDA_ERROR_INVALID_VALUE;
+  }
+  if (c->Height == 0 || c->srcPitch < c->WidthInBytes || c->dstPitch < c->WidthInBytes) { fprintf(logfile(), "ERROR 2D copy: bad pitch\n"); return CUDA_ERROR_INVALID_VALUE; }
+  size_t sn = c->srcPitch * (c->Height - 1) + c->WidthInBytes, dn = c->dstPitch * (c->Height - 1) + c->WidthInBytes;
+  if (inside((void *)c->srcDevice, sn, DEV) < 0) { fprintf(logfile(), "ERROR 2D copy: src not device memory\n"); return CUDA_ERROR_INVALID_VALUE; }
+  if (inside((void *)c->dstDevice, dn, DEV) < 0) { fprintf(logfile(), "ERROR 2D copy: dst not device memory\n"); return CUDA_ERROR_INVALID_VALUE; }
+  for (size_t y = 0; y < c->Height; y++) memmove((char *)c->dstDevice + y * c->dstPitch, (const char *)c->srcDevice + y * c->srcPitch, c->WidthInBytes);
+  fprintf(logfile(), "copy2d %zux%zu\n", c->WidthInBytes, c->Height);
+  return CUDA_SUCCESS;
+}
 
 CUresult cuStreamCreate(CUstream *s, unsigned int flags) {
   NEED_CTX();
