@@ -42,6 +42,11 @@ type DeviceContext struct {
 	lent   int
 
 	uploads, downloads atomic.Uint64
+
+	// The raw frames' conversion (raw.go): the picture's planes on the
+	// device and its RGB24 conversion before scaling.
+	rawMu          sync.Mutex
+	rawPic, rawRGB gpu.Image
 }
 
 // NewDeviceContext makes device frames on s, a stream of dev.
@@ -121,7 +126,7 @@ func (c *DeviceContext) Close() error {
 		return nil
 	}
 	c.closed = true
-	var errs []error
+	errs := c.freeScratch()
 	for _, l := range c.pool {
 		for _, img := range l {
 			errs = append(errs, img.Buf.Free())
@@ -143,9 +148,16 @@ func (c *DeviceContext) NewVideo(w, h int) (*Video, error) {
 
 // Upload moves a host frame's pixels to the device, making v a device
 // frame of this context whose pixels are OnDevice; Pix goes back to the
-// pool. A frame already on the device is left as it is; a device frame of
-// another context is an error.
+// pool. A raw frame's picture is converted on the device instead (raw.go),
+// counted as an upload too. A frame already on the device is left as it
+// is; a device frame of another context is an error.
 func (c *DeviceContext) Upload(ctx context.Context, v *Video) error {
+	if v.released {
+		return ErrReleased
+	}
+	if v.raw != nil {
+		return c.uploadRaw(ctx, v)
+	}
 	if v.dev != nil {
 		if v.dev.c != c {
 			return fmt.Errorf("%w: frame belongs to another device context", gpu.ErrInvalid)
@@ -252,6 +264,9 @@ func (v *Video) Host(ctx context.Context) error {
 	if v.released {
 		return ErrReleased
 	}
+	if v.raw != nil {
+		return v.hostRaw()
+	}
 	if v.dev == nil || !v.dev.onDevice {
 		return nil
 	}
@@ -270,7 +285,7 @@ func (v *Video) Host(ctx context.Context) error {
 
 // mustHost is Host for the accessors that cannot return an error.
 func (v *Video) mustHost() {
-	if v.dev != nil && v.dev.onDevice {
+	if v.raw != nil || v.dev != nil && v.dev.onDevice {
 		if err := v.Host(context.Background()); err != nil {
 			panic(fmt.Errorf("frame: bringing a device frame to the host: %w", err))
 		}
@@ -288,6 +303,13 @@ func (v *Video) releaseDevice() {
 // hostUndefined moves a device frame to the host without copying its
 // pixels, for a caller about to overwrite every one of them.
 func (v *Video) hostUndefined() {
+	if v.raw != nil {
+		v.dropRaw()
+		n := 3 * v.Width * v.Height
+		own := pixPool.get(n + PixPadding)
+		v.Pix, v.own, v.Stride = own[:n], own, 3*v.Width
+		return
+	}
 	if v.dev == nil || !v.dev.onDevice {
 		return
 	}

@@ -34,6 +34,7 @@ type Video struct {
 
 	own      []byte       // the buffer this package allocated, given back by Release
 	dev      *deviceState // set for a device frame (device.go)
+	raw      *Raw         // set for a raw frame until it is converted (raw.go)
 	released bool
 }
 
@@ -82,6 +83,7 @@ func (v *Video) Release() {
 	v.released, v.own, v.Pix = true, nil, nil
 	pixPool.put(own)
 	v.releaseDevice()
+	v.dropRaw()
 }
 
 // Clone returns an independent copy of v (pixels, PTS and TimeBase) with a
@@ -116,6 +118,9 @@ func (v *Video) Validate() error {
 	}
 	if err := checkSize(v.Width, v.Height); err != nil {
 		return err
+	}
+	if v.raw != nil {
+		return nil // checked by NewRawVideo
 	}
 	if v.OnDevice() {
 		if img := v.dev.img; img.Width != v.Width || img.Height != v.Height {
