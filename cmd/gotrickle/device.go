@@ -29,3 +29,17 @@ func openDevice(kind string, log *slog.Logger) (*gpu.Device, error) {
 	log.Info("video frame path on a device", "device", dev.Name(), "kind", string(dev.Kind()))
 	return dev, nil
 }
+
+// checkHWDecode refuses a --hwdecode that --device cannot serve, before
+// anything is opened.
+func checkHWDecode(hw, device string) error {
+	switch {
+	case hw == "":
+		return nil
+	case hw != "cuda":
+		return fmt.Errorf("%w: --hwdecode %q: want cuda or nothing", errUsage, hw)
+	case device != "cuda":
+		return fmt.Errorf("%w: --hwdecode cuda needs --device cuda (NVDEC's pictures stay in device memory)", errUsage)
+	}
+	return nil
+}

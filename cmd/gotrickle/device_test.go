@@ -20,10 +20,13 @@ func TestServeDeviceFlag(t *testing.T) {
 	}{
 		{"an unknown device is a usage error", "tpu", `--device "tpu": want none, auto, cpu or cuda`},
 		{"cuda in a build without the cuda tag is a usage error", "cuda", "build with -tags cuda"},
+		{"NVDEC without a cuda device is a usage error", "cpu --hwdecode cuda", "--hwdecode cuda needs --device cuda"},
+		{"an unknown hardware decoder is a usage error", "none --hwdecode vaapi", `--hwdecode "vaapi": want cuda or nothing`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var stderr bytes.Buffer
-			code := runWith(context.Background(), []string{"serve", "--addr", "127.0.0.1:0", "--device", tc.device}, io.Discard, &stderr)
+			args := append([]string{"serve", "--addr", "127.0.0.1:0", "--device"}, strings.Fields(tc.device)...)
+			code := runWith(context.Background(), args, io.Discard, &stderr)
 			if code != 2 || !strings.Contains(stderr.String(), tc.want) {
 				t.Fatalf("exit %d, stderr %q; want 2 and %q", code, stderr.String(), tc.want)
 			}

@@ -35,6 +35,7 @@ type serveFlags struct {
 	noStatusPage  bool
 	pageOrigins   []string
 	device        string
+	hwdecode      string
 	trickleToken  string
 	tokenHosts    []string
 	log           logFlags
@@ -117,10 +118,14 @@ Exit status: 0 shut down cleanly, 1 failed (or the shutdown overran
 				return fmt.Errorf("%w: %w", errUsage, err)
 			}
 			reg.Logger = log
+			if err := checkHWDecode(f.hwdecode, f.device); err != nil {
+				return err
+			}
 			dev, err := openDevice(f.device, log)
 			if err != nil {
 				return err
 			}
+			f.procCfg.HWDecode = f.hwdecode
 			if dev != nil {
 				defer dev.Close()
 				f.procCfg.Device = dev
@@ -155,6 +160,7 @@ Exit status: 0 shut down cleanly, 1 failed (or the shutdown overran
 	fl.IntVar(&f.codecs.Decoder.Threads, "decoder-threads", 0, "decoder threads (0: one per core)")
 	fl.IntVar(&f.codecs.Encoder.Threads, "encoder-threads", 0, "libx264 threads (0: one per core)")
 	fl.StringVar(&f.device, "device", "none", "run the video frame path on a device: none (host memory), cuda (needs a -tags cuda build and a GPU), cpu (the GPU path's CPU build, for testing) or auto (cuda if it opens, else cpu)")
+	fl.StringVar(&f.hwdecode, "hwdecode", "", `decode the input on the device: "" (software) or cuda (NVDEC through FFmpeg's cuda hwaccel; needs --device cuda)`)
 	fl.BoolVar(&f.noStatusPage, "no-status-page", false, "do not serve the live status page at / (and /ws, /ui/)")
 	fl.StringVar(&f.apiCfg.APIToken, "api-token", "", "bearer token every API route but /health and /metrics needs (prefer $"+envAPIToken+")")
 	fl.StringSliceVar(&f.apiCfg.AllowHosts, "allow-hosts", nil,

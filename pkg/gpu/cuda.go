@@ -57,6 +57,12 @@ func openCUDA(index int) (backend, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: device %d name: %w", ErrNoDevice, index, err)
 	}
+	// FFmpeg's cuda hwaccel (NVDEC) shares the primary context only when
+	// its flags are blocking sync, and refuses it once it is active with
+	// others; setting them first lets a decoder opened later share it.
+	// Best effort: an active context with other flags keeps them, and
+	// only NVDEC, which then says so, cannot share it.
+	_ = dev.SetPrimaryCtxFlags(cu.SchedBlockingSync)
 	ctx, err := dev.RetainPrimaryCtx()
 	if err != nil {
 		return nil, fmt.Errorf("%w: device %d context: %w", ErrNoDevice, index, err)

@@ -106,12 +106,17 @@ func Open(cfg Config) (*Device, error) {
 	default:
 		return nil, fmt.Errorf("%w: kind %q (want auto, cpu or cuda)", ErrInvalid, cfg.Kind)
 	}
-	return &Device{b: b, bufs: map[*Buffer]struct{}{}, streams: map[*Stream]struct{}{}}, nil
+	index := cfg.Index
+	if b.kind() == KindCPU {
+		index = 0
+	}
+	return &Device{b: b, index: index, bufs: map[*Buffer]struct{}{}, streams: map[*Stream]struct{}{}}, nil
 }
 
 // Device is an opened device: the GPU (cuda) or the host (cpu).
 type Device struct {
-	b backend
+	b     backend
+	index int
 	// mu guards the fields below and the state of this device's buffers
 	// and streams; operations hold it for reading while they run (cpu) or
 	// are enqueued (cuda), Free and Close for writing.
@@ -123,6 +128,10 @@ type Device struct {
 
 // Kind is KindCPU or KindCUDA.
 func (d *Device) Kind() Kind { return d.b.kind() }
+
+// Index is the CUDA device ordinal (0 for the cpu device): what other
+// users of the device, such as FFmpeg's NVDEC, must be given to share it.
+func (d *Device) Index() int { return d.index }
 
 // Name describes the device, e.g. "NVIDIA H100 80GB HBM3 (cuda:0)" or "cpu".
 func (d *Device) Name() string { return d.b.name() }

@@ -160,3 +160,14 @@ func TestCopyPlanesRefusesWhatDoesNotFit(t *testing.T) {
 		}
 	}
 }
+
+func TestTheCPUDeviceReportsOrdinalZero(t *testing.T) {
+	d, err := Open(Config{Kind: KindCPU, Index: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if d.Index() != 0 {
+		t.Errorf("the cpu device's Index is %d, want 0: it has no CUDA ordinal to share", d.Index())
+	}
+}

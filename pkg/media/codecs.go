@@ -3,6 +3,7 @@ package media
 import (
 	"context"
 	"io"
+	"strconv"
 
 	"github.com/gotrickle/gotrickle/pkg/frame"
 	"github.com/gotrickle/gotrickle/pkg/processor"
@@ -36,6 +37,13 @@ func (c Codecs) NewDecoder(cfg processor.DecoderConfig) (processor.Decoder, erro
 	}
 	if cfg.MaxFramerate != (frame.Rational{}) {
 		dc.MaxFramerate = cfg.MaxFramerate
+	}
+	dc.Raw, dc.HWAccel = cfg.Raw, cfg.HWAccel
+	if cfg.HWAccel != "" {
+		dc.HWDevice = strconv.Itoa(cfg.HWDevice)
+	}
+	if cfg.HeldFrames > 0 {
+		dc.HeldFrames = cfg.HeldFrames
 	}
 	// The processor's input is live: frame threads would add a frame of
 	// delay each (see DecoderConfig.LowDelay).

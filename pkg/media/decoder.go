@@ -1,6 +1,7 @@
 package media
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -34,6 +35,34 @@ type DecoderConfig struct {
 	// max_framerate); NoFramerateCap keeps every frame. SetMaxFramerate
 	// changes it while decoding.
 	MaxFramerate frame.Rational
+	// Raw hands 8-bit limited-range YUV 4:2:0 pictures out as raw frames
+	// (frame.NewRawVideo): the planes as decoded, with the part of the
+	// picture the cover rule shows as the crop, converted and scaled to
+	// Width×Height where the frame is used (a device context's upload, or
+	// on the CPU when its pixels are first read) instead of by swscale
+	// here. Other pictures (10-bit, yuvj420p, full range) are converted
+	// as without it. For a caller with a device; false (the default)
+	// converts every picture.
+	Raw bool
+	// HWAccel decodes on hardware: "cuda" decodes on the device's NVDEC
+	// (FFmpeg's cuda hwaccel) the streams whose decoder has a CUDA
+	// configuration (H.264, HEVC, ...); other streams, and a stream NVDEC
+	// cannot take, decode in software. With Raw the pictures stay on the
+	// device (raw frames with device planes, copied there by the upload);
+	// without it they are copied to the host and converted. NewDecoder
+	// fails with ErrHWAccel when the device cannot be opened. "" (the
+	// default) decodes in software.
+	HWAccel string
+	// HWDevice is the CUDA device index to decode on, as a string (pkg/
+	// gpu's device index); "" means 0.
+	HWDevice string
+	// HeldFrames is how many decoded frames the caller may hold at once:
+	// NVDEC gets that many surfaces beyond the ones it decodes with, since
+	// each of its pictures (raw device frames) keeps a surface until it
+	// is copied or released. It defaults to 8; keep it small (FFmpeg warns
+	// that NVDEC may fail past 32 surfaces in all, and H.264 uses up to
+	// 17 of its own).
+	HeldFrames int
 }
 
 // SegmentStats says what decoding one segment did.
@@ -65,6 +94,12 @@ type Decoder struct {
 	// kept is the audio decoder carried from one segment to the next
 	// (decoder_audio.go); nil between streams.
 	kept *keptAudio
+	// hw is the CUDA device context video decodes on (nil: software).
+	hw *astiav.HardwareDeviceContext
+	// swPic receives hardware pictures copied to the host for conversion.
+	swPic *astiav.Frame
+	// newRaw makes raw frames: frame.NewRawVideo (tests wrap it).
+	newRaw func(w, h int, r frame.Raw) (*frame.Video, error)
 }
 
 // NewDecoder checks cfg and returns a Decoder; Close releases it.
@@ -85,7 +120,12 @@ func NewDecoder(cfg DecoderConfig) (*Decoder, error) {
 		return nil, err
 	}
 	quietFFmpeg()
-	d := &Decoder{cfg: cfg, conv: converter{w: cfg.Width, h: cfg.Height, direct: scaler{threads: cfg.Threads}, cover: scaler{threads: cfg.Threads}}}
+	hw, err := checkHW(cfg)
+	if err != nil {
+		return nil, err
+	}
+	d := &Decoder{cfg: cfg, conv: converter{w: cfg.Width, h: cfg.Height, direct: scaler{threads: cfg.Threads}, cover: scaler{threads: cfg.Threads}},
+		hw: hw, newRaw: frame.NewRawVideo}
 	d.cap.set(cfg.MaxFramerate)
 	return d, nil
 }
@@ -118,6 +158,10 @@ func (d *Decoder) MaxFramerate() frame.Rational { return d.cap.get() }
 func (d *Decoder) Close() {
 	d.conv.free()
 	d.dropAudio()
+	if d.swPic != nil {
+		d.swPic.Free()
+		d.swPic = nil
+	}
 }
 
 // Handlers receive decoded frames; each owns the frames it is given
@@ -142,9 +186,18 @@ type streamDecoder struct {
 	tb    frame.Rational
 	cc    *astiav.CodecContext
 	pic   *astiav.Frame
+	// getFormat: cc has a get_format callback in astiav's registry.
+	getFormat bool
 }
 
 func openStream(s *astiav.Stream, threads int, lowDelay bool) (*streamDecoder, error) {
+	return openDecoder(s, threads, lowDelay, nil, 0)
+}
+
+// openDecoder opens a decoder for s, on the CUDA device context hw when
+// it is set and the codec can use it (with extra surfaces for held
+// frames).
+func openDecoder(s *astiav.Stream, threads int, lowDelay bool, hw *astiav.HardwareDeviceContext, extra int) (*streamDecoder, error) {
 	codec := astiav.FindDecoder(s.CodecParameters().CodecID())
 	if codec == nil {
 		return nil, fmt.Errorf("media: no decoder for %v", s.CodecParameters().CodecID())
@@ -153,27 +206,45 @@ func openStream(s *astiav.Stream, threads int, lowDelay bool) (*streamDecoder, e
 	if cc == nil {
 		return nil, errors.New("media: cannot allocate a codec context")
 	}
+	tb := s.TimeBase()
+	sd := &streamDecoder{index: s.Index(), tb: frame.Rational{Num: tb.Num(), Den: tb.Den()}, cc: cc}
 	if err := s.CodecParameters().ToCodecContext(cc); err != nil {
-		cc.Free()
+		sd.free()
 		return nil, fmt.Errorf("media: decoder parameters: %w", err)
+	}
+	if hw != nil && cudaCapable(codec) {
+		// One thread: NVDEC does the decoding, and frame threads would
+		// each hold surfaces and call get_format on a copy of the
+		// context, which astiav's callback registry does not know.
+		threads, lowDelay = 1, false
+		useCUDA(cc, hw, extra)
+		sd.getFormat = true
 	}
 	cc.SetThreadCount(threads)
 	if lowDelay {
 		cc.SetThreadType(astiav.ThreadTypeSlice)
 	}
 	if err := cc.Open(codec, nil); err != nil {
-		cc.Free()
+		sd.free()
 		return nil, fmt.Errorf("media: opening the %s decoder: %w", codec.Name(), err)
 	}
-	tb := s.TimeBase()
-	return &streamDecoder{index: s.Index(), tb: frame.Rational{Num: tb.Num(), Den: tb.Den()}, cc: cc, pic: astiav.AllocFrame()}, nil
+	sd.pic = astiav.AllocFrame()
+	return sd, nil
 }
 
 func (sd *streamDecoder) free() {
-	if sd != nil {
-		sd.pic.Free()
-		sd.cc.Free()
+	if sd == nil {
+		return
 	}
+	if sd.pic != nil {
+		sd.pic.Free()
+	}
+	if sd.getFormat {
+		// astiav keys the callback by the context's address and Free
+		// leaves it: a later context at the same address would get it.
+		sd.cc.SetPixelFormatCallback(nil)
+	}
+	sd.cc.Free()
 }
 
 // DecodeSegment reads one segment to its end and hands each of its frames
@@ -247,7 +318,7 @@ func (d *Decoder) DecodeSegment(ctx context.Context, r io.Reader, h Handlers) (s
 		var err error
 		switch mt := s.CodecParameters().MediaType(); {
 		case mt == astiav.MediaTypeVideo && h.Video != nil && video == nil:
-			video, err = openStream(s, d.cfg.Threads, d.cfg.LowDelay)
+			video, err = openDecoder(s, d.cfg.Threads, d.cfg.LowDelay, d.hw, cmp.Or(d.cfg.HeldFrames, defaultHeldFrames))
 		case mt == astiav.MediaTypeAudio && h.Audio != nil && audio == nil:
 			audio, err = d.audioFor(s)
 			audioStream = s
@@ -374,21 +445,43 @@ func (d *Decoder) receive(sd *streamDecoder, isVideo bool, h Handlers, st *Segme
 			width, height = sd.pic.Width(), sd.pic.Height()
 			d.conv.w, d.conv.h = width, height
 		}
-		v, err := frame.GetVideo(width, height)
+		v, err := d.picture(sd.pic, width, height)
+		sd.pic.Unref()
 		if err != nil {
-			sd.pic.Unref()
-			return err
-		}
-		if err := d.conv.convert(sd.pic, v); err != nil {
-			v.Release()
-			sd.pic.Unref()
 			return err
 		}
 		v.PTS, v.TimeBase = pts, sd.tb
-		sd.pic.Unref()
 		st.VideoFrames++
 		if err := h.Video(v); err != nil {
 			return err
 		}
 	}
+}
+
+// picture makes the w×h frame of a decoded picture: raw when Raw is set
+// and the picture allows (raw.go, hwaccel.go), else converted here.
+func (d *Decoder) picture(pic *astiav.Frame, w, h int) (*frame.Video, error) {
+	src := pic
+	switch {
+	case pic.PixelFormat() == astiav.PixelFormatCuda:
+		if d.cfg.Raw && hwSWFormat(pic) == astiav.PixelFormatNv12 {
+			return d.rawDevice(pic, w, h)
+		}
+		var err error
+		if src, err = d.fromDevice(pic); err != nil {
+			return nil, err
+		}
+		defer src.Unref()
+	case d.cfg.Raw && rawYUV(pic):
+		return d.rawHost(pic, w, h)
+	}
+	v, err := frame.GetVideo(w, h)
+	if err != nil {
+		return nil, err
+	}
+	if err := d.conv.convert(src, v); err != nil {
+		v.Release()
+		return nil, err
+	}
+	return v, nil
 }

@@ -116,18 +116,50 @@ func (s *scaler) padded(buf []byte, need int) ([]byte, bool) {
 }
 
 // frameToPacked scales src into packed pixels in dst (rows stride apart).
+//
+// Unscaled, swscale's x86 YUV→RGB converter works in blocks of 8 pixels
+// and, when a block of 8 would run past the row's stride, leaves the last
+// width%8 pixels of every row unwritten (FFmpeg 5.1,
+// libswscale/x86/yuv2rgb_template.c): an 854-wide picture kept at its size
+// came out with 6 black columns. Such rows go through a scratch picture
+// whose stride has room for the whole last block and its spill, and are
+// copied out.
 func (s *scaler) frameToPacked(src *astiav.Frame, dst []byte, stride int) error {
 	need := (s.dh-1)*stride + s.dw*3
 	if len(dst) < need {
 		return errPlane
 	}
-	out, direct := s.padded(dst, need)
-	if ret := C.gt_sws_frame_to_packed(s.c, s.tmp, cFrame(src), (*C.uint8_t)(unsafe.Pointer(&out[0])), C.int(stride),
+	outStride := stride
+	if s.sw == s.dw && s.sh == s.dh && stride < 3*((s.dw+7)&^7) {
+		// The SIMD stores of the last block also run a few bytes past
+		// it, and slice threads write rows out of order: a row's spill
+		// must not reach the next row.
+		outStride = 3*((s.dw+7)&^7) + ffPadding
+	}
+	var out []byte
+	direct := outStride == stride
+	if direct {
+		out, direct = s.padded(dst, need)
+	} else {
+		n := (s.dh-1)*outStride + s.dw*3
+		if cap(s.scratch) < n+ffPadding {
+			s.scratch = make([]byte, n+ffPadding)
+		}
+		out = s.scratch[:n]
+	}
+	if ret := C.gt_sws_frame_to_packed(s.c, s.tmp, cFrame(src), (*C.uint8_t)(unsafe.Pointer(&out[0])), C.int(outStride),
 		C.int(s.dw), C.int(s.dh)); ret < 0 {
 		return fmt.Errorf("media: scaling: %w", astiav.Error(ret))
 	}
-	if !direct {
+	switch {
+	case direct:
+	case outStride == stride:
 		copy(dst[:need], out)
+	default:
+		row := 3 * s.dw
+		for y := range s.dh {
+			copy(dst[y*stride:y*stride+row], out[y*outStride:y*outStride+row])
+		}
 	}
 	return nil
 }

@@ -25,6 +25,21 @@ type DecoderConfig struct {
 	Width, Height int
 	// MaxFramerate caps video frames by presentation time.
 	MaxFramerate frame.Rational
+	// Raw asks for raw video frames (frame.NewRawVideo) where the picture
+	// allows: the processor has a device and converts them there, at the
+	// upload. A decoder may ignore it and hand out converted frames.
+	Raw bool
+	// HWAccel names the hardware decoder to use (Config.HWDecode): "" for
+	// software, "cuda" for NVDEC. A decoder that cannot use it fails.
+	HWAccel string
+	// HWDevice is the ordinal of the CUDA device HWAccel decodes on: the
+	// one of Config.Device.
+	HWDevice int
+	// HeldFrames is how many decoded frames the processor may hold at
+	// once (its video queue and the frames being worked on): a hardware
+	// decoder whose pictures stay in its own surfaces (raw device frames)
+	// needs that many surfaces beyond its own.
+	HeldFrames int
 }
 
 // DecodeHandlers receive what one input segment holds. Each owns the

@@ -33,6 +33,14 @@ type Config struct {
 	// a download, counted in Counters.DeviceDownloads). nil (the default)
 	// keeps every frame on the host. The processor does not close it.
 	Device *gpu.Device
+	// HWDecode decodes on the device: "cuda" has FFmpeg's NVDEC decode
+	// the input, and the pictures go from its surfaces to the frame path
+	// by a copy on the device, with no upload and no conversion on the
+	// CPU. It needs Device to be a CUDA device; "" (the default) decodes
+	// in software. With Device set either way, the decoder hands out the
+	// pictures as they are (raw frames) and the video worker converts and
+	// scales them on the device, instead of swscale doing it on the CPU.
+	HWDecode string
 	// Observer receives handler timings, and events and output frames
 	// when it implements EventObserver or OutputObserver (see Observers
 	// for more than one); nil means none.

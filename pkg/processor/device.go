@@ -2,6 +2,7 @@ package processor
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"image"
 	"sync/atomic"
@@ -10,8 +11,11 @@ import (
 	"github.com/gotrickle/gotrickle/pkg/gpu"
 )
 
-// The device frame path. With Config.Device set, each decoded video frame
-// is uploaded to the device once, in the video worker; handlers that say
+// The device frame path. With Config.Device set, the decoder hands out
+// raw frames (the decoded YUV picture, in host memory or, with HWDecode,
+// in NVDEC's surfaces) and the video worker brings each onto the device
+// once, converting and scaling it there (frame.DeviceContext.Upload); a
+// decoder that converts frames itself gets them uploaded as RGB. Handlers that say
 // they work on device frames get it there, others get its pixels brought
 // back to the host first (a download, counted); a frame still on the
 // device when it reaches the output is scaled (when its size is not the
@@ -88,17 +92,52 @@ func (s *stream) closeDevice() {
 	}
 }
 
-// toDevice uploads a decoded frame; on failure the frame stays on the host
-// and goes on from there. While a video handler call that overran
-// HandlerTimeout is still running, it may be using the device stream, so
-// frames stay on the host until it returns.
-func (s *stream) toDevice(v *frame.Video) {
-	if s.dev == nil || s.videoCalls.busy.Load() {
-		return
+// heldBeyondQueue is how many decoded frames the processor may hold
+// besides its video queue: the worker's frame, a late handler call's, and
+// the one the ingest is queueing.
+const heldBeyondQueue = 3
+
+// checkHWDecode refuses a HWDecode the processor cannot use.
+func checkHWDecode(cfg Config) error {
+	switch cfg.HWDecode {
+	case "":
+		return nil
+	case "cuda":
+		if cfg.Device == nil || cfg.Device.Kind() != gpu.KindCUDA {
+			return errors.New(`processor: HWDecode "cuda" needs Config.Device to be a CUDA device: NVDEC's pictures stay in device memory`)
+		}
+		return nil
 	}
-	if err := s.dev.frames.Upload(s.ctx, v); err != nil {
-		s.deviceFailed("upload", err)
+	return fmt.Errorf(`processor: HWDecode %q: want "" or "cuda"`, cfg.HWDecode)
+}
+
+// hwDevice is the device ordinal a hardware decoder must use.
+func (s *stream) hwDevice() int {
+	if d := s.p.cfg.Device; d != nil {
+		return d.Index()
 	}
+	return 0
+}
+
+// toDevice uploads a decoded frame (converting a raw one on the device);
+// when it cannot, the frame goes on from the host, a raw one converted
+// there. While a video handler call that overran HandlerTimeout is still
+// running, it may be using the device stream, so frames stay on the host
+// until it returns. It reports false when the frame is lost (a raw
+// picture that reached neither), counted as a device error.
+func (s *stream) toDevice(v *frame.Video) bool {
+	if s.dev != nil && !s.videoCalls.busy.Load() {
+		if err := s.dev.frames.Upload(s.ctx, v); err != nil {
+			s.deviceFailed("upload", err)
+		}
+	}
+	if v.IsRaw() {
+		if err := v.Host(s.ctx); err != nil {
+			s.deviceFailed("convert on the host", err)
+			return false
+		}
+	}
+	return true
 }
 
 // forHandler brings v to the host unless the video handler takes device
@@ -124,6 +163,10 @@ func (s *stream) toHost(v *frame.Video) bool {
 }
 
 func (s *stream) deviceFailed(op string, err error) {
+	if s.dev == nil {
+		s.log.Warn("frame conversion failed", "op", op, "err", err)
+		return
+	}
 	if n := s.dev.failed.Add(1); n == 1 || n%100 == 0 {
 		s.log.Warn("device operation failed", "op", op, "err", err, "failures", n)
 	}

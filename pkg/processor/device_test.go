@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"image"
+	"io"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -57,7 +59,45 @@ func hostGrade() processor.Funcs {
 	return processor.Funcs{Video: g.HandleVideo, StreamStart: g.OnStreamStart}
 }
 
+// rawCounting wraps media's codecs and counts the video frames its
+// decoders hand out raw (as the decoded picture, converted later).
+type rawCounting struct {
+	media.Codecs
+	raw, all atomic.Int64
+	asked    atomic.Bool // a decoder was asked for raw frames
+}
+
+func (c *rawCounting) NewDecoder(cfg processor.DecoderConfig) (processor.Decoder, error) {
+	if cfg.Raw {
+		c.asked.Store(true)
+	}
+	d, err := c.Codecs.NewDecoder(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return rawCountingDecoder{d, c}, nil
+}
+
+type rawCountingDecoder struct {
+	processor.Decoder
+	c *rawCounting
+}
+
+func (d rawCountingDecoder) DecodeSegment(ctx context.Context, r io.Reader, h processor.DecodeHandlers) (processor.SegmentInfo, error) {
+	if video := h.Video; video != nil {
+		h.Video = func(v *frame.Video) error {
+			d.c.all.Add(1)
+			if v.IsRaw() {
+				d.c.raw.Add(1)
+			}
+			return video(v)
+		}
+	}
+	return d.Decoder.DecodeSegment(ctx, r, h)
+}
+
 type deviceRun struct {
+	raw      int64   // frames the decoder handed out raw
 	frames   int     // video frames in the input
 	out      decoded // what came out
 	luma     float64 // mean luma of the output
@@ -68,7 +108,8 @@ func runOnDevice(t *testing.T, h any, dev *gpu.Device, opts ...func(*processor.C
 	t.Helper()
 	segs, vs := fixtureSegments(t)
 	e := newE2E(t)
-	cfg := processor.Config{Codecs: media.Codecs{}, Logger: quiet, Device: dev, NoSkip: true}
+	codecs := &rawCounting{}
+	cfg := processor.Config{Codecs: codecs, Logger: quiet, Device: dev, NoSkip: true}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -89,7 +130,10 @@ func runOnDevice(t *testing.T, h any, dev *gpu.Device, opts ...func(*processor.C
 	res := make(chan decoded, 1)
 	go func() { res <- e.readOutput(ctx) }()
 	time.Sleep(200 * time.Millisecond)
-	if err := e.publish(ctx, segs, 200*time.Millisecond); err != nil {
+	// The CPU build's kernels are slow under the race detector: the
+	// stream ends once the processor has read every frame.
+	read := func() bool { return p.Status().Counters.VideoIn >= uint64(vs.Frames) }
+	if err := e.publishUntil(ctx, segs, 200*time.Millisecond, read); err != nil {
 		t.Fatal(err)
 	}
 	r := <-res
@@ -99,7 +143,10 @@ func runOnDevice(t *testing.T, h any, dev *gpu.Device, opts ...func(*processor.C
 	for p.Health() != processor.StateIdle && ctx.Err() == nil {
 		time.Sleep(10 * time.Millisecond)
 	}
-	return deviceRun{frames: vs.Frames, out: r, luma: r.lumaSum / float64(max(1, r.video)), counters: *p.Status().Counters}
+	if dev != nil && !codecs.asked.Load() {
+		t.Fatal("the processor did not ask its decoder for raw frames")
+	}
+	return deviceRun{raw: codecs.raw.Load(), frames: vs.Frames, out: r, luma: r.lumaSum / float64(max(1, r.video)), counters: *p.Status().Counters}
 }
 
 func openCPUDevice(t *testing.T) *gpu.Device {
@@ -135,10 +182,13 @@ func TestTheDevicePathKeepsFramesOnTheDeviceFromDecodeToEncoder(t *testing.T) {
 			}
 			c := r.counters
 			if r.out.video != r.frames || c.VideoOut != uint64(r.frames) {
-				t.Fatalf("%d frames in, %d out (counted %d)", r.frames, r.out.video, c.VideoOut)
+				t.Fatalf("%d frames in, %d out (counted %d); counters %+v", r.frames, r.out.video, c.VideoOut, c)
 			}
 			if r.out.w != 320 || r.out.h != 240 {
 				t.Fatalf("output is %dx%d, want 320x240", r.out.w, r.out.h)
+			}
+			if r.raw != int64(c.VideoIn) {
+				t.Fatalf("%d of %d frames came from the decoder raw: want every one converted on the device", r.raw, c.VideoIn)
 			}
 			if c.DeviceUploads != c.VideoIn || c.DeviceErrors != 0 {
 				t.Fatalf("%d uploads for %d frames in, %d device errors", c.DeviceUploads, c.VideoIn, c.DeviceErrors)
@@ -184,6 +234,9 @@ func TestFramesStayOnTheHostWhileALateDeviceCallRuns(t *testing.T) {
 	if c.DeviceErrors != 0 {
 		t.Fatalf("%d device errors", c.DeviceErrors)
 	}
+	if r.raw != int64(c.VideoIn) {
+		t.Fatalf("%d of %d frames came raw: the ones kept on the host must have been converted there", r.raw, c.VideoIn)
+	}
 	if c.DeviceUploads >= c.VideoIn || c.DeviceUploads == 0 {
 		t.Fatalf("%d uploads for %d frames: want some frames kept on the host while the late call ran, and the rest uploaded", c.DeviceUploads, c.VideoIn)
 	}
@@ -193,5 +246,26 @@ func TestFramesStayOnTheHostWhileALateDeviceCallRuns(t *testing.T) {
 	}
 	if r.out.video != int(c.VideoOut) || c.VideoOut != c.VideoIn-1 {
 		t.Fatalf("%d frames in, %d out (%d decoded): want all but the hung call's frame", c.VideoIn, c.VideoOut, r.out.video)
+	}
+}
+
+func TestHWDecodeNeedsACUDADevice(t *testing.T) {
+	cpu := openCPUDevice(t)
+	for _, tc := range []struct {
+		name string
+		cfg  processor.Config
+		want string
+	}{
+		{"NVDEC without a device", processor.Config{HWDecode: "cuda"}, "needs Config.Device to be a CUDA device"},
+		{"NVDEC with the CPU device", processor.Config{HWDecode: "cuda", Device: cpu}, "needs Config.Device to be a CUDA device"},
+		{"an unknown hardware decoder", processor.Config{HWDecode: "vaapi", Device: cpu}, `HWDecode "vaapi"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.cfg.Codecs = media.Codecs{}
+			_, err := processor.New(processor.Funcs{}, tc.cfg)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("New: %v, want an error saying %q", err, tc.want)
+			}
+		})
 	}
 }

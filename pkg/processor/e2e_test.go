@@ -47,11 +47,26 @@ func (e *e2e) url(ch string) string { return e.hs.URL + "/" + ch }
 // publish sends the fixture's segments to "in", one per period, then closes
 // the channel (the end of the input stream).
 func (e *e2e) publish(ctx context.Context, segs []fixtures.Segment, period time.Duration) error {
+	return e.publishUntil(ctx, segs, period, nil)
+}
+
+// publishUntil is publish that, before ending the stream, waits until
+// read reports that the reader has taken everything (or ctx ends): a
+// reader slower than the publisher (a race-instrumented build) would
+// otherwise lose the segments it had not fetched when the stream ended.
+func (e *e2e) publishUntil(ctx context.Context, segs []fixtures.Segment, period time.Duration, read func() bool) error {
 	pub, err := trickle.NewPublisher(ctx, trickle.PublisherConfig{URL: e.url("in"), Logger: quiet})
 	if err != nil {
 		return err
 	}
 	defer pub.Close(context.Background())
+	if read != nil {
+		defer func() {
+			for !read() && ctx.Err() == nil {
+				time.Sleep(10 * time.Millisecond)
+			}
+		}()
+	}
 	for _, s := range segs {
 		b, err := s.Bytes()
 		if err != nil {

@@ -26,7 +26,9 @@ func (s *stream) ingest() {
 	}
 	defer sub.Close()
 	dec, err := s.p.cfg.Codecs.NewDecoder(DecoderConfig{Width: s.cfg.width, Height: s.cfg.height,
-		MaxFramerate: frame.Rational{Num: s.cfg.maxFramerate, Den: 1}})
+		MaxFramerate: frame.Rational{Num: s.cfg.maxFramerate, Den: 1},
+		Raw:          s.dev != nil, HWAccel: s.p.cfg.HWDecode, HWDevice: s.hwDevice(),
+		HeldFrames: cap(s.videoQ) + heldBeyondQueue})
 	if err != nil {
 		s.log.Error("decoder", "err", err)
 		return

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/gotrickle/gotrickle/pkg/frame"
+	"github.com/gotrickle/gotrickle/pkg/gpu"
 	"github.com/gotrickle/gotrickle/pkg/trickle"
 )
 
@@ -1751,15 +1752,22 @@ func TestTheDefaultVideoQueueIsBoundedInBytes(t *testing.T) {
 		name       string
 		configured int
 		w, h, want int
+		device     bool
 	}{
-		{"a configured length wins", 7, 1920, 1080, 7},
-		{"small frames get 32", 0, 512, 512, 32},
-		{"720p gets 24 (64 MiB)", 0, 1280, 720, 24},
-		{"1080p gets 10 (64 MiB)", 0, 1920, 1080, 10},
-		{"4K gets the floor of 4", 0, 3840, 2160, 4},
+		{"a configured length wins", 7, 1920, 1080, 7, false},
+		{"a configured length wins on a device too", 12, 512, 512, 12, true},
+		{"a device stream's raw frames get 8", 0, 512, 512, 8, true},
+		{"small frames get 32", 0, 512, 512, 32, false},
+		{"720p gets 24 (64 MiB)", 0, 1280, 720, 24, false},
+		{"1080p gets 10 (64 MiB)", 0, 1920, 1080, 10, false},
+		{"4K gets the floor of 4", 0, 3840, 2160, 4, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			if got := videoQueueLen(c.configured, c.w, c.h); got != c.want {
+			cfg := Config{VideoQueue: c.configured}
+			if c.device {
+				cfg.Device = &gpu.Device{}
+			}
+			if got := videoQueueLen(cfg, c.w, c.h); got != c.want {
 				t.Fatalf("got %d, want %d", got, c.want)
 			}
 		})

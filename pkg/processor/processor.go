@@ -34,6 +34,9 @@ func New(h any, cfg Config) (*Processor, error) {
 		return nil, errors.New("processor: Config.Codecs is required")
 	}
 	cfg = cfg.withDefaults()
+	if err := checkHWDecode(cfg); err != nil {
+		return nil, err
+	}
 	p := &Processor{cfg: cfg, h: detect(h), log: cfg.Logger, state: newStateMachine()}
 	p.loader = newModelLoader(p.h.loader, p.state)
 	return p, nil

@@ -80,7 +80,7 @@ func newStream(p *Processor, req StartRequest, cfg streamConfig) (*stream, error
 		p: p, req: req, cfg: cfg,
 		log:    p.log.With("gateway_request_id", req.GatewayRequestID),
 		obs:    p.cfg.Observer,
-		videoQ: make(chan queuedVideo, videoQueueLen(p.cfg.VideoQueue, cfg.width, cfg.height)),
+		videoQ: make(chan queuedVideo, videoQueueLen(p.cfg, cfg.width, cfg.height)),
 		audioQ: make(chan queuedAudio, p.cfg.AudioQueue),
 		done:   make(chan struct{}),
 	}
@@ -123,9 +123,17 @@ func newStream(p *Processor, req StartRequest, cfg streamConfig) (*stream, error
 }
 
 // videoQueueLen is Config.VideoQueue, or its default for frames of w×h.
-func videoQueueLen(configured, w, h int) int {
-	if configured > 0 {
-		return configured
+func videoQueueLen(cfg Config, w, h int) int {
+	if cfg.VideoQueue > 0 {
+		return cfg.VideoQueue
+	}
+	if cfg.Device != nil {
+		// Queued frames are raw: pictures of the input's size, in host
+		// buffers or NVDEC's surfaces (each one a surface the decoder
+		// must have to spare), so the frame size says nothing of their
+		// memory. 8 frames is a quarter second at 30 fps, about as long
+		// as MaxLag lets one wait.
+		return 8
 	}
 	// The queue is most of a stream's memory under overload, and the Go
 	// heap grows past what is live before it collects: 64 MiB keeps a 720p

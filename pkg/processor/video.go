@@ -23,7 +23,11 @@ func (s *stream) videoWorker() {
 			s.ctr.videoSkipped.Add(1)
 			continue
 		}
-		s.toDevice(item.v)
+		if !s.toDevice(item.v) {
+			item.v.Release()
+			s.ctr.videoLost.Add(1)
+			continue
+		}
 		out, lent := s.processVideo(item.v)
 		if out != nil && s.invert.Load() && !s.toHost(out) {
 			out = nil // lost on the device: counted there

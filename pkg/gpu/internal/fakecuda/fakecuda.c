@@ -67,6 +67,10 @@ CUresult cuDriverGetVersion(int *v) { *v = 11080; return CUDA_SUCCESS; }
 CUresult cuDeviceGetCount(int *n) { *n = 1; return CUDA_SUCCESS; }
 CUresult cuDeviceGet(CUdevice *d, int ord) { if (ord != 0) return CUDA_ERROR_INVALID_DEVICE; *d = 0; return CUDA_SUCCESS; }
 CUresult cuDeviceGetName(char *name, int len, CUdevice d) { snprintf(name, len, "fakecuda"); return CUDA_SUCCESS; }
+CUresult cuDevicePrimaryCtxSetFlags_v2(CUdevice d, unsigned int flags) {
+  if (flags != CU_CTX_SCHED_BLOCKING_SYNC) fprintf(logfile(), "note: primary context flags %u\n", flags);
+  return CUDA_SUCCESS;
+}
 CUresult cuDevicePrimaryCtxRetain(CUcontext *c, CUdevice d) {
   pthread_mutex_lock(&mu); primaryRefs++; pthread_mutex_unlock(&mu);
   *c = (CUcontext)&ctxtoken; return CUDA_SUCCESS;

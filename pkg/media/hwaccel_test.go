@@ -1,0 +1,251 @@
+package media
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"runtime"
+	"runtime/debug"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/asticode/go-astiav"
+
+	"github.com/gotrickle/gotrickle/pkg/frame"
+	"github.com/gotrickle/gotrickle/pkg/gpu"
+)
+
+func TestHardwareSettingsAreChecked(t *testing.T) {
+	cases := []struct {
+		name string
+		cfg  DecoderConfig
+		says []string
+	}{
+		{"vaapi is refused, naming what is accepted", DecoderConfig{HWAccel: "vaapi"}, []string{`"vaapi"`, `"cuda"`}},
+		{"an unknown name is refused, naming what is accepted", DecoderConfig{HWAccel: "bogus"}, []string{`"bogus"`, `"cuda"`}},
+		{"a device that is not an index is refused", DecoderConfig{HWAccel: "cuda", HWDevice: "gpu0"}, []string{`"gpu0"`, "index"}},
+		{"a negative device is refused", DecoderConfig{HWAccel: "cuda", HWDevice: "-1"}, []string{`"-1"`}},
+		{"a device without hardware decoding is refused", DecoderConfig{HWDevice: "0"}, []string{"HWAccel"}},
+		{"negative held frames are refused", DecoderConfig{HeldFrames: -1}, []string{"held frames"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			d, err := NewDecoder(c.cfg)
+			if err == nil {
+				d.Close()
+				t.Fatal("NewDecoder accepted it")
+			}
+			if errors.Is(err, ErrHWAccel) {
+				t.Fatalf("%v: a setting error, not ErrHWAccel", err)
+			}
+			for _, s := range c.says {
+				if !strings.Contains(err.Error(), s) {
+					t.Fatalf("error %q does not say %s", err, s)
+				}
+			}
+		})
+	}
+}
+
+// Where CUDA cannot be opened (no libcuda.so.1 here), asking for it fails
+// at once with ErrHWAccel and FFmpeg's reason; nothing is kept, so every
+// later attempt tries again.
+func TestCUDAThatCannotOpenFailsWithItsReason(t *testing.T) {
+	for attempt := range 3 {
+		d, err := NewDecoder(DecoderConfig{HWAccel: HWAccelCUDA})
+		if err == nil {
+			d.Close()
+			t.Skip("this machine opens CUDA")
+		}
+		if !errors.Is(err, ErrHWAccel) {
+			t.Fatalf("attempt %d: %v, want ErrHWAccel", attempt, err)
+		}
+		msg := err.Error()
+		if !strings.Contains(msg, "cuda") || !strings.Contains(msg, "FFmpeg: ") {
+			t.Fatalf("attempt %d: %q names neither cuda nor FFmpeg's reason", attempt, msg)
+		}
+		if _, err := os.Stat("/usr/lib/x86_64-linux-gnu/libcuda.so.1"); err != nil && !strings.Contains(msg, "libcuda.so.1") {
+			t.Fatalf("attempt %d: %q does not say libcuda.so.1 is missing", attempt, msg)
+		}
+	}
+	cudaDevices.mu.Lock()
+	defer cudaDevices.mu.Unlock()
+	if len(cudaDevices.m) != 0 {
+		t.Fatalf("failed attempts left %d device contexts", len(cudaDevices.m))
+	}
+}
+
+// Failed attempts to open CUDA leak no C memory: RSS stays flat over
+// thousands (in a child process with one malloc arena, as
+// TestRepeatedDecodeAndEncodeKeepMemoryFlat explains). goleak (TestMain)
+// checks the goroutines.
+func TestFailedCUDAAttemptsKeepMemoryFlat(t *testing.T) {
+	if testing.Short() {
+		t.Skip("takes a few seconds")
+	}
+	if d, err := NewDecoder(DecoderConfig{HWAccel: HWAccelCUDA}); err == nil {
+		d.Close()
+		t.Skip("this machine opens CUDA")
+	}
+	if os.Getenv("MALLOC_ARENA_MAX") != "1" {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestFailedCUDAAttemptsKeepMemoryFlat$", "-test.v")
+		cmd.Env = append(os.Environ(), "MALLOC_ARENA_MAX=1")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("child run: %v\n%s", err, out)
+		}
+		if !strings.Contains(string(out), "--- PASS: TestFailedCUDAAttemptsKeepMemoryFlat") {
+			t.Fatalf("child did not run the test:\n%s", out)
+		}
+		return
+	}
+	// An attempt takes a few µs. RSS wanders by about ±0.5 MiB from one
+	// measurement to the next, without a trend (checked over 240000
+	// attempts), so a leak must grow past that: 100000 attempts leaking
+	// 16 bytes each would. The Go garbage is collected before each reading.
+	attempt := func(n int) int64 {
+		for range n {
+			if _, err := NewDecoder(DecoderConfig{HWAccel: HWAccelCUDA}); !errors.Is(err, ErrHWAccel) {
+				t.Fatalf("got %v, want ErrHWAccel", err)
+			}
+		}
+		runtime.GC()
+		debug.FreeOSMemory()
+		return rss(t)
+	}
+	attempt(20000) // glibc's and FFmpeg's first allocations settle
+	before := attempt(0)
+	after := attempt(100000)
+	t.Logf("RSS %d KiB → %d KiB over 100000 failed attempts", before>>10, after>>10)
+	if after-before > 3<<19 {
+		t.Fatalf("RSS grew by %d KiB over 100000 failed attempts", (after-before)>>10)
+	}
+}
+
+func TestGetFormatPrefersCUDAThenSoftware(t *testing.T) {
+	cases := []struct {
+		name string
+		in   []astiav.PixelFormat
+		want astiav.PixelFormat
+	}{
+		{"CUDA is taken when offered", []astiav.PixelFormat{astiav.PixelFormatVaapi, astiav.PixelFormatCuda, astiav.PixelFormatYuv420P}, astiav.PixelFormatCuda},
+		{"without CUDA the first software format is taken", []astiav.PixelFormat{astiav.PixelFormatVaapi, astiav.PixelFormatYuv420P, astiav.PixelFormatNv12}, astiav.PixelFormatYuv420P},
+		{"nothing usable gives none", []astiav.PixelFormat{astiav.PixelFormatVaapi}, astiav.PixelFormatNone},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if got := pickCUDA(c.in); got != c.want {
+				t.Fatalf("got %v, want %v", got, c.want)
+			}
+		})
+	}
+}
+
+// H.264 decoded on NVDEC, as raw frames left on the device, converts to
+// the same pixels as the same stream decoded in software (NVDEC is
+// bit-exact for H.264, and the kernels convert NV12 and yuv420p alike),
+// while the caller holds HeldFrames frames at a time. It skips where CUDA
+// cannot be opened.
+func TestNVDECDecodesLikeSoftware(t *testing.T) {
+	probe, err := NewDecoder(DecoderConfig{HWAccel: HWAccelCUDA})
+	if errors.Is(err, ErrHWAccel) {
+		t.Skip(err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	probe.Close()
+	for _, fx := range []string{"h264-aac-1280x720", "h264-aac-854x480", "h264-bframes-aac-1280x720"} {
+		for _, size := range [][2]int{{0, 0}, {512, 512}} {
+			name := fx + " at its own size"
+			if size[0] != 0 {
+				name = fx + " on a 512×512 target"
+			}
+			t.Run(name, func(t *testing.T) {
+				inputs := segmentBytes(t, fx, time.Second, 99)
+				cfg := DecoderConfig{Raw: true, KeepSize: size[0] == 0, Width: size[0], Height: size[1], MaxFramerate: NoFramerateCap}
+				sw, err := NewDecoder(cfg)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer sw.Close()
+				cfg.HWAccel = HWAccelCUDA
+				hw, err := NewDecoder(cfg)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer hw.Close()
+				ledger := watchRaw(hw)
+				want, wst := decodeHolding(t, sw, inputs, 1)
+				got, hst := decodeHolding(t, hw, inputs, defaultHeldFrames)
+				if hst.Corrupt != wst.Corrupt || len(got) != len(want) || len(got) == 0 {
+					t.Fatalf("NVDEC: %d frames (%d corrupt), software %d (%d corrupt)", len(got), hst.Corrupt, len(want), wst.Corrupt)
+				}
+				ledger.checkReleasedOnce(t)
+				for i, r := range ledger.raws {
+					if r.Host != nil || r.Format != gpu.NV12 || r.Device.Ptr[0] == 0 || r.Device.Ptr[1] == 0 || r.Download == nil {
+						t.Fatalf("raw frame %d: format %v, host %v, device %#x/%#x: want NV12 planes on the device",
+							i, r.Format, r.Host != nil, r.Device.Ptr[0], r.Device.Ptr[1])
+					}
+				}
+				for i := range got {
+					g, w := got[i], want[i]
+					if g.pts != w.pts || g.w != w.w || g.h != w.h {
+						t.Fatalf("frame %d: NVDEC %d×%d at %d, software %d×%d at %d", i, g.w, g.h, g.pts, w.w, w.h, w.pts)
+					}
+					if _, _, maxDiff := comparePix(w.pix, g.pix, g.w, g.w); maxDiff > 1 {
+						t.Fatalf("frame %d (pts %d): NVDEC differs from software by %d, want ≤ 1", i, g.pts, maxDiff)
+					}
+				}
+			})
+		}
+	}
+}
+
+// decodeHolding decodes inputs with d, holding up to held raw frames at a
+// time (as a caller's queue does) and converting each with Host when it
+// leaves.
+func decodeHolding(t *testing.T, d *Decoder, inputs [][]byte, held int) ([]picture, SegmentStats) {
+	t.Helper()
+	var queue []*frame.Video
+	var out []picture
+	var total SegmentStats
+	take := func(v *frame.Video) error {
+		defer v.Release()
+		if !v.IsRaw() {
+			return errors.New("a frame is not raw")
+		}
+		if err := v.Host(context.Background()); err != nil {
+			return err
+		}
+		p := picture{pts: v.PTS, w: v.Width, h: v.Height, pix: make([]byte, 3*v.Width*v.Height)}
+		for y := range v.Height {
+			copy(p.pix[y*3*v.Width:(y+1)*3*v.Width], v.Pix[y*v.Stride:])
+		}
+		out = append(out, p)
+		return nil
+	}
+	for i, b := range inputs {
+		st, err := d.DecodeSegment(context.Background(), bytes.NewReader(b), Handlers{Video: func(v *frame.Video) error {
+			queue = append(queue, v)
+			if len(queue) > held {
+				v, queue = queue[0], queue[1:]
+				return take(v)
+			}
+			return nil
+		}})
+		if err != nil {
+			t.Fatalf("input %d: %v", i, err)
+		}
+		total.Corrupt += st.Corrupt
+	}
+	for _, v := range queue {
+		if err := take(v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return out, total
+}
