@@ -1,6 +1,7 @@
 package processor_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"image"
@@ -267,5 +268,120 @@ func TestHWDecodeNeedsACUDADevice(t *testing.T) {
 				t.Fatalf("New: %v, want an error saying %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// nvdecShaped decodes like NVDEC does: every picture is a raw frame whose
+// NV12 planes are in device memory (the CPU backend's device memory is
+// host memory), with padded rows, and must be given back. The encoder is
+// media's.
+type nvdecShaped struct {
+	media.Codecs
+	perSegment int
+	released   atomic.Int64
+	made       atomic.Int64
+	cfg        atomic.Pointer[processor.DecoderConfig]
+}
+
+func (c *nvdecShaped) NewDecoder(cfg processor.DecoderConfig) (processor.Decoder, error) {
+	c.cfg.Store(&cfg)
+	return &nvdecDecoder{c: c, w: cfg.Width, h: cfg.Height}, nil
+}
+
+type nvdecDecoder struct {
+	c    *nvdecShaped
+	w, h int
+	pts  int64
+}
+
+// The picture: 64×48 (another aspect than the 320×240 frames, so the
+// crop and scale run too), Y 180 and neutral chroma, rows 80 bytes apart.
+const nvdecW, nvdecH, nvdecPitch, nvdecY = 64, 48, 80, 180
+
+func (d *nvdecDecoder) DecodeSegment(ctx context.Context, r io.Reader, h processor.DecodeHandlers) (processor.SegmentInfo, error) {
+	n, err := io.Copy(io.Discard, r)
+	info := processor.SegmentInfo{Bytes: n}
+	if err != nil {
+		return info, err
+	}
+	h.Streams(true, false)
+	for range d.c.perSegment {
+		y := bytes.Repeat([]byte{nvdecY}, nvdecPitch*nvdecH)
+		uv := bytes.Repeat([]byte{128}, nvdecPitch*nvdecH/2)
+		raw := frame.Raw{Format: gpu.NV12, Width: nvdecW, Height: nvdecH,
+			Device: gpu.DevicePlanes{Format: gpu.NV12, Width: nvdecW, Height: nvdecH,
+				Mem: [3][]byte{y, uv}, Pitch: [3]int{nvdecPitch, nvdecPitch}},
+			Release: func() { d.c.released.Add(1) }}
+		v, err := frame.NewRawVideo(d.w, d.h, raw)
+		if err != nil {
+			return info, err
+		}
+		d.c.made.Add(1)
+		v.PTS, v.TimeBase = d.pts, frame.Rational{Num: 1, Den: 90000}
+		d.pts += 3000
+		info.VideoFrames++
+		if err := h.Video(v); err != nil {
+			return info, err
+		}
+	}
+	return info, nil
+}
+
+func (d *nvdecDecoder) SetMaxFramerate(frame.Rational) error { return nil }
+func (d *nvdecDecoder) Close()                               {}
+
+// Pictures a hardware decoder leaves on the device go through the whole
+// processor without crossing to the host before the encoder: copied and
+// converted on the device, every one given back to the decoder, the
+// output the colour they carry.
+func TestPicturesLeftOnTheDeviceByTheDecoderReachTheEncoder(t *testing.T) {
+	dev := openCPUDevice(t)
+	segs, _ := fixtureSegments(t)
+	codecs := &nvdecShaped{perSegment: 10}
+	want := len(segs) * codecs.perSegment
+	e := newE2E(t)
+	p, err := processor.New(processor.Funcs{}, processor.Config{Codecs: codecs, Logger: quiet, Device: dev, NoSkip: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := p.LoadModel(ctx); err != nil {
+		t.Fatal(err)
+	}
+	err = p.Start(ctx, processor.StartRequest{SubscribeURL: e.url("in"), PublishURL: e.url("out"),
+		GatewayRequestID: "nvdec", Params: processor.Params{"width": 320, "height": 240}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := make(chan decoded, 1)
+	go func() { res <- e.readOutput(ctx) }()
+	time.Sleep(200 * time.Millisecond)
+	read := func() bool { return p.Status().Counters.VideoIn >= uint64(want) }
+	if err := e.publishUntil(ctx, segs, 100*time.Millisecond, read); err != nil {
+		t.Fatal(err)
+	}
+	out := <-res
+	for p.Health() != processor.StateIdle && ctx.Err() == nil {
+		time.Sleep(10 * time.Millisecond)
+	}
+	c := *p.Status().Counters
+	if cfg := codecs.cfg.Load(); cfg == nil || !cfg.Raw || cfg.HeldFrames < 8 {
+		t.Fatalf("decoder config %+v: want raw frames and at least 8 held frames", cfg)
+	}
+	if out.video != want || c.VideoOut != uint64(want) || out.w != 320 || out.h != 240 {
+		t.Fatalf("%d pictures decoded, %d frames out (counted %d) at %dx%d", want, out.video, c.VideoOut, out.w, out.h)
+	}
+	if c.DeviceUploads != uint64(want) || c.DeviceDownloads != 0 || c.DeviceEncoded != uint64(want) || c.DeviceErrors != 0 {
+		t.Fatalf("device counters: %d uploads, %d downloads, %d encoded, %d errors; want %d, 0, %d, 0",
+			c.DeviceUploads, c.DeviceDownloads, c.DeviceEncoded, c.DeviceErrors, want, want)
+	}
+	if made, back := codecs.made.Load(), codecs.released.Load(); made != int64(want) || back != made {
+		t.Fatalf("%d pictures made, %d given back", made, back)
+	}
+	// Y 180 in limited range is grey 191 in RGB; x264 and back move it a
+	// little.
+	if l := out.lumaSum / float64(out.video); l < 187 || l > 195 {
+		t.Fatalf("mean luma of the output %.1f, want about 191", l)
 	}
 }
