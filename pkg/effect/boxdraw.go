@@ -53,7 +53,9 @@ const (
 // frames it covers the object where it was and where it is. For the
 // sliding square of the fixtures' test pattern (fixtures/make-fixtures.sh,
 // bars()) it covers the whole square in every frame and is at most a cell
-// or two bigger. The first frame of a stream, or of a new size, has
+// or two bigger, except when the square wraps from the right edge back to
+// the left: the change where it left is then as large as where it came,
+// and the box may cover either. The first frame of a stream, or of a new size, has
 // nothing to compare with and gets no box; nor does a still picture.
 //
 // Why motion and not brightness: in the fixtures the moving element (a
