@@ -11,7 +11,7 @@ FUZZTIME  ?= 10m
 # and its API): checked by lint.
 PURE      ?= ./pkg/trickle/... ./pkg/frame/... ./pkg/processor/... ./pkg/api/... ./pkg/effect/... ./pkg/orchestrator/... ./pkg/statuspage/... ./pkg/gpu/... ./fakes/trickleserver/...
 
-.PHONY: all deps build check test test-unit conformance bench demo lint fmt clean ptx test-gpu bench-gpu fuzz fuzz-ci load soak soak-ci
+.PHONY: all deps build check test test-unit conformance bench demo lint fmt clean ptx test-gpu bench-gpu gpu-bundle fuzz fuzz-ci load soak soak-ci
 
 all: build
 
@@ -116,6 +116,13 @@ bench-gpu:
 	$(GO) test -run '^$$' -bench 'Kernels1080p' -benchtime 20x ./pkg/gpu/kernels/
 	@if [ -x bin/gpu.test ] && ldconfig -p | grep -q 'libcuda\.so\.1 '; then \
 	  ./bin/gpu.test -test.run '^$$' -test.bench Chain1080p -test.benchtime 1000x; fi
+
+# bin/gpu-bundle: every GPU check (kernels, NVDEC, the processor's device
+# path, the benchmarks) for a machine with only the NVIDIA driver, with
+# the FFmpeg libraries they load; there, run bash bin/gpu-bundle/run.sh
+# (docs/gpu.md).
+gpu-bundle:
+	bash CI/gpu-bundle.sh
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go'; git ls-files --others --exclude-standard '*.go')); \

@@ -32,9 +32,17 @@ var (
 	inputs   = map[string]string{} // size -> dir
 )
 
-// benchInput makes (once per run) the input for a size like "1280x720".
+// benchInput makes (once per run) the input for a size like "1280x720":
+// in.ts and its 1 s segments 0.ts, 1.ts, … in a directory. Where
+// $GOTRICKLE_BENCH_INPUTS/<size> exists it is used as it is (made earlier,
+// for a machine without the ffmpeg CLI: CI/gpu-bundle.sh).
 func benchInput(b *testing.B, size string) string {
 	b.Helper()
+	if dir := os.Getenv("GOTRICKLE_BENCH_INPUTS"); dir != "" {
+		if _, err := os.Stat(filepath.Join(dir, size, "in.ts")); err == nil {
+			return filepath.Join(dir, size)
+		}
+	}
 	if _, err := exec.LookPath("ffmpeg"); err != nil {
 		b.Skip("ffmpeg not installed (make deps installs it)")
 	}

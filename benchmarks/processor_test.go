@@ -55,7 +55,7 @@ const (
 var procParams = processor.Params{"width": 1280, "height": 720, "max_framerate": 60}
 
 func BenchmarkProcessor(b *testing.B) {
-	b.Run("flat-out/gotrickle", func(b *testing.B) { benchProcFlatOut(b, nil) })
+	b.Run("flat-out/gotrickle", func(b *testing.B) { benchProcFlatOut(b, nil, "") })
 	// The device frame path (processor.Config.Device): a cuda device when
 	// this build has it and a GPU is there, else pkg/gpu's CPU build.
 	b.Run("flat-out/gotrickle-device", func(b *testing.B) {
@@ -65,7 +65,23 @@ func BenchmarkProcessor(b *testing.B) {
 		}
 		defer dev.Close()
 		b.Logf("device: %s", dev.Name())
-		benchProcFlatOut(b, dev)
+		benchProcFlatOut(b, dev, "")
+	})
+	// The same with NVDEC decoding (processor.Config.HWDecode): only on a
+	// CUDA device, in a -tags cuda build.
+	b.Run("flat-out/gotrickle-nvdec", func(b *testing.B) {
+		dev, err := gpu.Open(gpu.Config{Kind: gpu.KindCUDA})
+		if err != nil {
+			b.Skipf("no CUDA device: %v", err)
+		}
+		defer dev.Close()
+		if d, err := media.NewDecoder(media.DecoderConfig{HWAccel: media.HWAccelCUDA}); err != nil {
+			b.Skipf("no NVDEC: %v", err)
+		} else {
+			d.Close()
+		}
+		b.Logf("device: %s", dev.Name())
+		benchProcFlatOut(b, dev, media.HWAccelCUDA)
 	})
 	b.Run("flat-out/media-only", func(b *testing.B) {
 		w, h := parseSize(procSize)
@@ -371,7 +387,7 @@ func checkOutput(b *testing.B, o *outStream) {
 	}
 }
 
-func benchProcFlatOut(b *testing.B, dev *gpu.Device) {
+func benchProcFlatOut(b *testing.B, dev *gpu.Device, hwdecode string) {
 	segs := segmentsOf(b, benchInput(b, procSize))
 	var frames int
 	var wall, cpu time.Duration
@@ -379,7 +395,7 @@ func benchProcFlatOut(b *testing.B, dev *gpu.Device) {
 	for range b.N {
 		b.StopTimer()
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		r := newProcRig(b, ctx, processor.Funcs{}, processor.Config{NoSkip: true, Device: dev})
+		r := newProcRig(b, ctx, processor.Funcs{}, processor.Config{NoSkip: true, Device: dev, HWDecode: hwdecode})
 		out := r.readOutput(ctx)
 		pub := r.publisher(b, ctx)
 		b.StartTimer()
