@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds bin/gpu-bundle: what a GPU machine with only the NVIDIA driver (no
 # Go, no FFmpeg, no CUDA toolkit) needs to run gotrickle's GPU checks, and
-# run.sh, which runs them there:
+# run.sh (CI/gpu-run.sh), which runs them there:
 #
 #   1. pkg/gpu: every kernel against its reference, the plumbing (make test-gpu);
 #   2. pkg/media: NVDEC decoding as software does (TestNVDECDecodesLikeSoftware);
@@ -26,7 +26,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 GO="${GO:-go}"
 out=bin/gpu-bundle
-there=/tmp/gotrickle-gpu
+there=/tmp/gotrickle-gpu # also in CI/gpu-run.sh
 
 eval "$(bash CI/install-cuda-headers.sh | tail -2)"
 export CGO_CFLAGS CGO_LDFLAGS
@@ -34,7 +34,7 @@ rm -rf "$out"
 mkdir -p "$out/lib"
 
 ld='-s -w -extldflags "-Wl,--dynamic-linker='"$there"'/lib/ld-linux-x86-64.so.2 -Wl,--disable-new-dtags -Wl,-rpath,'"$there"'/lib"'
-$GO test -c -tags cuda -ldflags '-s -w' -o "$out/gpu.test" ./pkg/gpu/
+$GO test -c -tags cuda -ldflags "$ld" -o "$out/gpu.test" ./pkg/gpu/
 $GO test -c -ldflags "$ld" -o "$out/media.test" ./pkg/media/
 $GO test -c -tags cuda -ldflags "$ld" -o "$out/processor.test" ./pkg/processor/
 $GO test -c -tags cuda -ldflags "$ld" -o "$out/benchmarks.test" ./benchmarks/
@@ -89,23 +89,7 @@ ffmpeg -v error -nostdin -y -f lavfi -i "testsrc2=size=$size:rate=30:duration=10
 ffmpeg -v error -nostdin -y -i "$out/inputs/$size/in.ts" -c copy -f segment -segment_time 1 -segment_format mpegts \
   "$out/inputs/$size/%d.ts"
 
-cat >"$out/run.sh" <<EOF
-#!/usr/bin/env bash
-# Runs gotrickle's GPU checks (CI/gpu-bundle.sh made this folder).
-set -uo pipefail
-here="\$(cd "\$(dirname "\$0")" && pwd)"
-rm -rf $there && mkdir -p $there && cp -r "\$here/lib" $there/
-nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || true
-rc=0
-step() { echo "=== \$*"; "\$@" || { echo "=== FAILED (\$?): \$*"; rc=1; }; }
-step "\$here/gpu.test" -test.v -test.count=1
-step "\$here/media.test" -test.run 'NVDEC' -test.v -test.count=1
-step "\$here/processor.test" -test.run 'TestTheDevicePathOnCUDA' -test.v -test.count=1
-step "\$here/gpu.test" -test.run '^\$' -test.bench 'Chain1080p' -test.benchtime 1000x
-export GOTRICKLE_BENCH_INPUTS="\$here/inputs"
-step "\$here/benchmarks.test" -test.run '^\$' -test.bench 'Processor/flat-out/gotrickle(-device|-nvdec)?\$' -test.benchtime 3x
-exit \$rc
-EOF
+cp CI/gpu-run.sh "$out/run.sh"
 chmod +x "$out/run.sh"
 # What a device call carries (64 MiB at most): the folder packed.
 tar -C bin -cf - gpu-bundle | xz -T0 -6 >bin/gpu-bundle.tar.xz
