@@ -26,6 +26,11 @@ func TestJudgeSoak(t *testing.T) {
 			s.RSSMB = 100 + 100*min(at, 60)/60
 			return s
 		}, flat, ""},
+		{"memory climbing for 4.5 minutes, then holding, passes (the C pools filling)", func(at float64) soakSample {
+			s := steady(at)
+			s.RSSMB = 140 + 30*min(at, 270)/270
+			return s
+		}, flat, ""},
 		{"a collector's sawtooth passes", func(at float64) soakSample {
 			s := steady(at)
 			if int(at)%10 == 0 {
@@ -48,11 +53,11 @@ func TestJudgeSoak(t *testing.T) {
 			s.FDs += int(at / 30)
 			return s
 		}, flat, "open files grew"},
-		{"latency creeping up 6 ms a minute fails", steady, func(at float64) float64 { return 75 + at/10 }, "latency drifted"},
+		{"latency creeping up 10 ms a minute fails", steady, func(at float64) float64 { return 75 + at/6 }, "latency drifted"},
 		{"latency jitter within the tolerance passes", steady, func(at float64) float64 { return 75 + float64(int(at*10)%7) }, ""},
 		{"an interval with no output after the warm-up fails", func(at float64) soakSample {
 			s := steady(at)
-			if at == 300 {
+			if at == 400 {
 				s.Matched = 0
 			}
 			return s
@@ -89,7 +94,8 @@ func TestSoakWarmupAndInterval(t *testing.T) {
 		rssPct         float64
 	}{
 		{"a one-minute run judges its second half, sampled every 1.5 s, RSS at 15 %", time.Minute, 30 * time.Second, 1500 * time.Millisecond, 15},
-		{"a ten-minute run warms up for a minute, sampled every 5 s, RSS at the issue's 5 %", 10 * time.Minute, time.Minute, 5 * time.Second, 5},
+		{"a ten-minute run warms up for five minutes (past the RSS climb), sampled every 5 s, RSS at the issue's 5 %", 10 * time.Minute, 5 * time.Minute, 5 * time.Second, 5},
+		{"an hour-long run warms up for a fifth of it", time.Hour, 12 * time.Minute, 5 * time.Second, 5},
 		{"a twenty-second run warms up for half of it", 20 * time.Second, 10 * time.Second, time.Second, 15},
 		{"a two-minute run warms up for 30 s", 2 * time.Minute, 30 * time.Second, 3 * time.Second, 15},
 	} {

@@ -22,10 +22,14 @@ const (
 	// with flat goroutines, files and latency), so it catches a leak of
 	// a frame per second or more, not the 5 %.
 	soakShortRSSGrowthPct = 15
-	// soakSettled is how long a run must be for the 5 % limit: long
-	// enough that the last quarter comes well after the RSS has settled
-	// (about 4 minutes in the 10-minute run).
+	// soakSettled is how long a run must be for the 5 % limit, and
+	// soakSettle its warm-up at least: the processor's RSS climbs for
+	// about 4–4.5 minutes at 720p30 as FFmpeg's, x264's and the C
+	// allocator's pools fill, then holds (three 10-minute runs,
+	// benchmarks/README.md), so the first quarter judged must start
+	// after that, not in the climb.
 	soakSettled        = 10 * time.Minute
+	soakSettle         = 5 * time.Minute
 	soakGoroutineSlack = 8
 	soakFDSlack        = 4
 	soakDriftMs        = 20 // or soakDriftPct of the first quarter's median, whichever is more
@@ -64,11 +68,16 @@ type soakVerdict struct {
 }
 
 // soakWarmup is 20 % of the run, at least 30 s (or half a run shorter
-// than a minute) and at most 60 s. The processor's RSS climbs for its first
-// few minutes as FFmpeg's, x264's and the C allocator's pools fill, then
-// holds (benchmarks/README.md, Soak): a one-minute run can only judge its
-// second half.
+// than a minute) and at most 60 s; a run of soakSettled or more warms up
+// for soakSettle at least. The processor's RSS climbs for its first few
+// minutes as FFmpeg's, x264's and the C allocator's pools fill, then holds
+// (benchmarks/README.md, Soak): a short run can only judge its second
+// half (against a looser RSS limit, soakRSSLimit), a long one judges what
+// comes after the climb.
 func soakWarmup(d time.Duration) time.Duration {
+	if d >= soakSettled {
+		return max(d/5, soakSettle)
+	}
 	return min(max(d/5, min(d/2, 30*time.Second)), time.Minute)
 }
 
