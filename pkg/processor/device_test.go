@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gotrickle/gotrickle/fixtures"
 	"github.com/gotrickle/gotrickle/pkg/effect"
 	"github.com/gotrickle/gotrickle/pkg/frame"
 	"github.com/gotrickle/gotrickle/pkg/gpu"
@@ -108,12 +109,27 @@ type deviceRun struct {
 func runOnDevice(t *testing.T, h any, dev *gpu.Device, opts ...func(*processor.Config)) deviceRun {
 	t.Helper()
 	segs, vs := fixtureSegments(t)
-	e := newE2E(t)
 	codecs := &rawCounting{}
 	cfg := processor.Config{Codecs: codecs, Logger: quiet, Device: dev, NoSkip: true}
 	for _, o := range opts {
 		o(&cfg)
 	}
+	r, c := streamThrough(t, h, cfg, processor.Params{"width": 320, "height": 240, "max_framerate": 30, "intensity": 1.0},
+		segs, vs.Frames, 200*time.Millisecond)
+	if dev != nil && !codecs.asked.Load() {
+		t.Fatal("the processor did not ask its decoder for raw frames")
+	}
+	return deviceRun{raw: codecs.raw.Load(), frames: vs.Frames, out: r, luma: r.lumaSum / float64(max(1, r.video)), counters: c}
+}
+
+// streamThrough runs one stream of segs through a processor made of h and
+// cfg, a segment every period, ending the input once the processor has
+// read frames video frames (the CPU build's kernels are slow under the
+// race detector), and returns what came out and the counters once the
+// processor is idle again.
+func streamThrough(t *testing.T, h any, cfg processor.Config, params processor.Params, segs []fixtures.Segment, frames int, period time.Duration) (decoded, processor.Counters) {
+	t.Helper()
+	e := newE2E(t)
 	p, err := processor.New(h, cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -124,17 +140,15 @@ func runOnDevice(t *testing.T, h any, dev *gpu.Device, opts ...func(*processor.C
 		t.Fatal(err)
 	}
 	err = p.Start(ctx, processor.StartRequest{SubscribeURL: e.url("in"), PublishURL: e.url("out"),
-		GatewayRequestID: "device", Params: processor.Params{"width": 320, "height": 240, "max_framerate": 30, "intensity": 1.0}})
+		GatewayRequestID: "device", Params: params})
 	if err != nil {
 		t.Fatal(err)
 	}
 	res := make(chan decoded, 1)
 	go func() { res <- e.readOutput(ctx) }()
 	time.Sleep(200 * time.Millisecond)
-	// The CPU build's kernels are slow under the race detector: the
-	// stream ends once the processor has read every frame.
-	read := func() bool { return p.Status().Counters.VideoIn >= uint64(vs.Frames) }
-	if err := e.publishUntil(ctx, segs, 200*time.Millisecond, read); err != nil {
+	read := func() bool { return p.Status().Counters.VideoIn >= uint64(frames) }
+	if err := e.publishUntil(ctx, segs, period, read); err != nil {
 		t.Fatal(err)
 	}
 	r := <-res
@@ -144,10 +158,7 @@ func runOnDevice(t *testing.T, h any, dev *gpu.Device, opts ...func(*processor.C
 	for p.Health() != processor.StateIdle && ctx.Err() == nil {
 		time.Sleep(10 * time.Millisecond)
 	}
-	if dev != nil && !codecs.asked.Load() {
-		t.Fatal("the processor did not ask its decoder for raw frames")
-	}
-	return deviceRun{raw: codecs.raw.Load(), frames: vs.Frames, out: r, luma: r.lumaSum / float64(max(1, r.video)), counters: *p.Status().Counters}
+	return r, *p.Status().Counters
 }
 
 func openCPUDevice(t *testing.T) *gpu.Device {
@@ -339,33 +350,8 @@ func TestPicturesLeftOnTheDeviceByTheDecoderReachTheEncoder(t *testing.T) {
 	segs, _ := fixtureSegments(t)
 	codecs := &nvdecShaped{perSegment: 10}
 	want := len(segs) * codecs.perSegment
-	e := newE2E(t)
-	p, err := processor.New(processor.Funcs{}, processor.Config{Codecs: codecs, Logger: quiet, Device: dev, NoSkip: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	if err := p.LoadModel(ctx); err != nil {
-		t.Fatal(err)
-	}
-	err = p.Start(ctx, processor.StartRequest{SubscribeURL: e.url("in"), PublishURL: e.url("out"),
-		GatewayRequestID: "nvdec", Params: processor.Params{"width": 320, "height": 240}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	res := make(chan decoded, 1)
-	go func() { res <- e.readOutput(ctx) }()
-	time.Sleep(200 * time.Millisecond)
-	read := func() bool { return p.Status().Counters.VideoIn >= uint64(want) }
-	if err := e.publishUntil(ctx, segs, 100*time.Millisecond, read); err != nil {
-		t.Fatal(err)
-	}
-	out := <-res
-	for p.Health() != processor.StateIdle && ctx.Err() == nil {
-		time.Sleep(10 * time.Millisecond)
-	}
-	c := *p.Status().Counters
+	out, c := streamThrough(t, processor.Funcs{}, processor.Config{Codecs: codecs, Logger: quiet, Device: dev, NoSkip: true},
+		processor.Params{"width": 320, "height": 240}, segs, want, 100*time.Millisecond)
 	if cfg := codecs.cfg.Load(); cfg == nil || !cfg.Raw || cfg.HeldFrames < 8 {
 		t.Fatalf("decoder config %+v: want raw frames and at least 8 held frames", cfg)
 	}
