@@ -3,7 +3,6 @@ package media
 import (
 	"context"
 	"io"
-	"strconv"
 
 	"github.com/gotrickle/gotrickle/pkg/frame"
 	"github.com/gotrickle/gotrickle/pkg/processor"
@@ -38,10 +37,7 @@ func (c Codecs) NewDecoder(cfg processor.DecoderConfig) (processor.Decoder, erro
 	if cfg.MaxFramerate != (frame.Rational{}) {
 		dc.MaxFramerate = cfg.MaxFramerate
 	}
-	dc.Raw, dc.HWAccel = cfg.Raw, cfg.HWAccel
-	if cfg.HWAccel != "" {
-		dc.HWDevice = strconv.Itoa(cfg.HWDevice)
-	}
+	dc.Raw, dc.HWAccel, dc.HWDevice = cfg.Raw, cfg.HWAccel, cfg.HWDevice
 	if cfg.HeldFrames > 0 {
 		dc.HeldFrames = cfg.HeldFrames
 	}

@@ -53,9 +53,9 @@ type DecoderConfig struct {
 	// fails with ErrHWAccel when the device cannot be opened. "" (the
 	// default) decodes in software.
 	HWAccel string
-	// HWDevice is the CUDA device index to decode on, as a string (pkg/
-	// gpu's device index); "" means 0.
-	HWDevice string
+	// HWDevice is the CUDA device ordinal to decode on (pkg/gpu's
+	// Device.Index); 0 by default.
+	HWDevice int
 	// HeldFrames is how many decoded frames the caller may hold at once:
 	// NVDEC gets that many surfaces beyond the ones it decodes with, since
 	// each of its pictures (raw device frames) keeps a surface until it

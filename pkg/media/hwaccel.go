@@ -79,19 +79,15 @@ func checkHW(cfg DecoderConfig) (*astiav.HardwareDeviceContext, error) {
 	}
 	switch cfg.HWAccel {
 	case "":
-		if cfg.HWDevice != "" {
-			return nil, fmt.Errorf("media: HWDevice %q without HWAccel", cfg.HWDevice)
+		if cfg.HWDevice != 0 {
+			return nil, fmt.Errorf("media: HWDevice %d without HWAccel", cfg.HWDevice)
 		}
 		return nil, nil
 	case HWAccelCUDA:
-		idx := 0
-		if cfg.HWDevice != "" {
-			var err error
-			if idx, err = strconv.Atoi(cfg.HWDevice); err != nil || idx < 0 {
-				return nil, fmt.Errorf("media: HWDevice %q is not a CUDA device index", cfg.HWDevice)
-			}
+		if cfg.HWDevice < 0 {
+			return nil, fmt.Errorf("media: HWDevice %d is not a CUDA device ordinal", cfg.HWDevice)
 		}
-		return cudaDevice(idx)
+		return cudaDevice(cfg.HWDevice)
 	default:
 		return nil, fmt.Errorf("media: HWAccel %q is not supported: use %q (software) or %q (NVDEC)", cfg.HWAccel, "", HWAccelCUDA)
 	}

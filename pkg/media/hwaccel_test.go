@@ -26,9 +26,8 @@ func TestHardwareSettingsAreChecked(t *testing.T) {
 	}{
 		{"vaapi is refused, naming what is accepted", DecoderConfig{HWAccel: "vaapi"}, []string{`"vaapi"`, `"cuda"`}},
 		{"an unknown name is refused, naming what is accepted", DecoderConfig{HWAccel: "bogus"}, []string{`"bogus"`, `"cuda"`}},
-		{"a device that is not an index is refused", DecoderConfig{HWAccel: "cuda", HWDevice: "gpu0"}, []string{`"gpu0"`, "index"}},
-		{"a negative device is refused", DecoderConfig{HWAccel: "cuda", HWDevice: "-1"}, []string{`"-1"`}},
-		{"a device without hardware decoding is refused", DecoderConfig{HWDevice: "0"}, []string{"HWAccel"}},
+		{"a negative device is refused", DecoderConfig{HWAccel: "cuda", HWDevice: -1}, []string{"-1", "ordinal"}},
+		{"a device without hardware decoding is refused", DecoderConfig{HWDevice: 1}, []string{"HWAccel"}},
 		{"negative held frames are refused", DecoderConfig{HeldFrames: -1}, []string{"held frames"}},
 	}
 	for _, c := range cases {

@@ -111,9 +111,10 @@ func checkHWDecode(cfg Config) error {
 	return fmt.Errorf(`processor: HWDecode %q: want "" or "cuda"`, cfg.HWDecode)
 }
 
-// hwDevice is the device ordinal a hardware decoder must use.
+// hwDevice is the device ordinal a hardware decoder must use (0 when
+// none is asked for).
 func (s *stream) hwDevice() int {
-	if d := s.p.cfg.Device; d != nil {
+	if d := s.p.cfg.Device; d != nil && s.p.cfg.HWDecode != "" {
 		return d.Index()
 	}
 	return 0
