@@ -112,7 +112,7 @@ func NewPublisher(ctx context.Context, cfg PublisherConfig) (*Publisher, error) 
 		p.seq = next
 	}
 	p.mu.Lock()
-	p.pending = p.startPost(p.seq)
+	p.pending = p.startPost(p.seq, 1)
 	p.mu.Unlock()
 	return p, nil
 }
@@ -178,11 +178,13 @@ func (p *Publisher) Next(ctx context.Context) (*SegmentWriter, error) {
 		if po != nil {
 			po.abandon()
 		}
-		po = p.startPost(p.seq)
+		po = p.startPost(p.seq, 1)
 	}
 	p.seq++
-	p.pending = p.startPost(p.seq)
-	p.current = &SegmentWriter{p: p, post: po, seq: po.seq}
+	p.pending = p.startPost(p.seq, 1)
+	// The retries made while the POST was opened ahead count against the
+	// segment's.
+	p.current = &SegmentWriter{p: p, post: po, seq: po.seq, attempts: po.attempt - 1}
 	return p.current, nil
 }
 
@@ -272,7 +274,7 @@ func (p *Publisher) jumpTo(latest int64) (int64, bool) {
 	}
 	seq := latest
 	p.seq = seq + 1
-	p.pending = p.startPost(p.seq)
+	p.pending = p.startPost(p.seq, 1)
 	p.jumps.Add(1)
 	return seq, true
 }

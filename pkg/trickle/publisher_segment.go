@@ -16,12 +16,13 @@ var errPostDone = errors.New("trickle: POST already answered")
 
 // post is one streaming POST: the body is a pipe the SegmentWriter feeds.
 type post struct {
-	seq    int64
-	url    string
-	pw     *io.PipeWriter
-	cancel context.CancelFunc
-	done   chan struct{}
-	result postResult // valid after done
+	seq     int64
+	attempt int // 1 for the first POST of seq, +1 for each retry made ahead
+	url     string
+	pw      *io.PipeWriter
+	cancel  context.CancelFunc
+	done    chan struct{}
+	result  postResult // valid after done
 }
 
 type postResult struct {
@@ -32,10 +33,10 @@ type postResult struct {
 // startPost opens POST {base}/{seq} with an empty pipe as its body: the
 // request goes out at once (net/http flushes headers for a streaming body)
 // and waits on the server for the first byte. Caller holds p.mu.
-func (p *Publisher) startPost(seq int64) *post {
+func (p *Publisher) startPost(seq int64, attempt int) *post {
 	pr, pw := io.Pipe()
 	ctx, cancel := context.WithCancel(p.ctx)
-	po := &post{seq: seq, url: p.base + "/" + formatSeq(seq), pw: pw, cancel: cancel, done: make(chan struct{})}
+	po := &post{seq: seq, attempt: attempt, url: p.base + "/" + formatSeq(seq), pw: pw, cancel: cancel, done: make(chan struct{})}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, po.url, pr)
 	if err != nil { // only a malformed URL, which channelURL has ruled out
 		po.result = postResult{err: err, latest: -1}
@@ -55,8 +56,49 @@ func (p *Publisher) startPost(seq int64) *post {
 		po.result = p.classify(po.url, resp, err)
 		pr.CloseWithError(errPostDone)
 		close(po.done)
+		p.retryAhead(po)
 	}()
 	return po
+}
+
+// retryAhead opens po again, after the back-off, when po was the POST
+// opened ahead for the next segment and the server or the network failed
+// it in a way a retry may cure. The refusal comes while the segment before
+// is still being written, so the retries are made before the writer needs
+// the POST instead of under its Write. A writer that takes po before then
+// goes on with the retries left (SegmentWriter.recoverLocked).
+func (p *Publisher) retryAhead(po *post) {
+	if err := po.result.err; err == nil || !temporary(err) ||
+		p.cfg.MaxRetries < 0 || po.attempt > p.cfg.MaxRetries || !p.isPending(po) {
+		return
+	}
+	p.log.Debug("retrying the POST opened ahead", "seq", po.seq, "attempt", po.attempt, "cause", po.result.err)
+	if backoff(p.ctx, p.cfg.RetryBackoff, po.attempt) != nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.pending == po && !p.closed {
+		p.retries.Add(1)
+		p.pending = p.startPost(po.seq, po.attempt+1)
+	}
+}
+
+func (p *Publisher) isPending(po *post) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.pending == po
+}
+
+// temporary reports whether a POST failed for a reason a retry of the same
+// seq may cure: a transport error or a 5xx/429 answer. (Conflicts and 470
+// are handled by moving to another seq, in recoverLocked.)
+func temporary(err error) bool {
+	var he *HTTPError
+	if errors.As(err, &he) {
+		return he.Temporary()
+	}
+	return retryable(err) && !errors.Is(err, ErrSegmentConflict) && !errors.Is(err, ErrSegmentGone)
 }
 
 // classify turns a POST's outcome into an error (nil on success).
@@ -232,7 +274,7 @@ func (w *SegmentWriter) recoverLocked(cause error, latest int64) error {
 func (w *SegmentWriter) replaceLocked() {
 	w.post.abandon()
 	w.p.mu.Lock()
-	w.post = w.p.startPost(w.seq)
+	w.post = w.p.startPost(w.seq, w.attempts+1)
 	w.p.mu.Unlock()
 	w.sent = 0
 }

@@ -182,6 +182,11 @@ func (s *Subscriber) dropPendingLocked() {
 }
 
 // startGet issues GET {base}/{seq} in the background. Caller holds s.mu.
+//
+// Transport errors and 5xx/429 answers are retried here, with back-off,
+// up to MaxRetries times: the GET for a segment is made while the one
+// before it is still arriving, so a failure of it is found and retried
+// before the segment is needed instead of when Next asks for it.
 func (s *Subscriber) startGet(seq int64) *get {
 	ctx, cancel := context.WithCancel(s.ctx)
 	g := &get{seq: seq, cancel: cancel, done: make(chan struct{})}
@@ -189,21 +194,58 @@ func (s *Subscriber) startGet(seq int64) *get {
 	go func() {
 		defer s.wg.Done()
 		defer close(g.done)
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.base+"/"+formatSeq(seq), nil)
-		if err != nil {
-			g.err = err
-			return
+		url := s.base + "/" + formatSeq(seq)
+		for attempt := 1; ; attempt++ {
+			req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+			if err != nil {
+				g.err = err
+				return
+			}
+			g.resp, g.err = s.client.Do(req)
+			if attempt > s.cfg.MaxRetries || !s.worthRetrying(ctx, g.resp, g.err) {
+				return
+			}
+			s.log.Debug("retrying", "seq", seq, "attempt", attempt, "err", g.err, "status", status(g.resp))
+			if g.resp != nil {
+				errorBody(g.resp)
+				g.resp = nil
+			}
+			s.retries.Add(1)
+			if err := backoff(ctx, s.cfg.RetryBackoff, attempt); err != nil {
+				g.err = err
+				return
+			}
 		}
-		g.resp, g.err = s.client.Do(req)
 	}()
 	return g
+}
+
+// worthRetrying reports whether a GET's outcome is a failure that asking
+// again may cure: a transport error (not a cancellation) or a 5xx/429
+// answer that does not say the stream has ended.
+func (s *Subscriber) worthRetrying(ctx context.Context, resp *http.Response, err error) bool {
+	if err != nil {
+		return ctx.Err() == nil
+	}
+	if resp.Header.Get(HeaderClosed) != "" {
+		return false
+	}
+	return (&HTTPError{Code: resp.StatusCode}).Temporary()
+}
+
+func status(resp *http.Response) int {
+	if resp == nil {
+		return 0
+	}
+	return resp.StatusCode
 }
 
 // Next returns the next segment once its first byte (or its end) has
 // arrived. It returns ErrStreamClosed when the stream has ended,
 // ErrStreamNotFound when the channel does not exist, and other errors after
 // MaxRetries failures in a row. After a 470 it moves to the server's latest
-// segment and counts what it skipped.
+// segment and counts what it skipped; a 470 that names no newer segment is
+// asked again after a pause, up to MaxRetries times.
 func (s *Subscriber) Next(ctx context.Context) (*Segment, error) {
 	failures := 0
 	for {
@@ -258,11 +300,13 @@ func (s *Subscriber) Next(ctx context.Context) (*Segment, error) {
 // when the subscriber moved to another seq and should ask again at once.
 func (s *Subscriber) handleLocked(g *get) (seg *Segment, retry bool, err error) {
 	url := s.base + "/" + formatSeq(g.seq)
+	// Transport errors and 5xx answers arrive here after startGet has
+	// retried them: they are final.
 	if g.err != nil {
 		if s.ctx.Err() != nil {
 			return nil, false, ErrClosed
 		}
-		return nil, true, fmt.Errorf("trickle: GET %s: %w", url, g.err)
+		return nil, false, fmt.Errorf("trickle: GET %s: %w", url, g.err)
 	}
 	resp := g.resp
 	if resp.Header.Get(HeaderClosed) != "" {
@@ -303,8 +347,7 @@ func (s *Subscriber) handleLocked(g *get) (seg *Segment, retry bool, err error) 
 		return nil, true, fmt.Errorf("%w: GET %s (latest %d)", ErrSegmentGone, url, latest)
 	default:
 		body := errorBody(resp)
-		he := &HTTPError{Method: "GET", URL: url, Code: resp.StatusCode, Body: body}
-		return nil, he.Temporary(), he
+		return nil, false, &HTTPError{Method: "GET", URL: url, Code: resp.StatusCode, Body: body}
 	}
 	served, ok := headerSeq(resp.Header, HeaderSeq)
 	if !ok || served < 0 {

@@ -1,0 +1,193 @@
+package trickle
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// flakyFront answers the first fail requests of one method and path with
+// 503 and hands everything else to the real server, counting what it saw.
+type flakyFront struct {
+	next         http.Handler
+	method, path string
+
+	mu    sync.Mutex
+	fail  int
+	count map[string]int // "METHOD /path" -> requests seen
+}
+
+func (f *flakyFront) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	key := r.Method + " " + r.URL.Path
+	f.mu.Lock()
+	f.count[key]++
+	refuse := r.Method == f.method && r.URL.Path == f.path && f.fail > 0
+	if refuse {
+		f.fail--
+	}
+	f.mu.Unlock()
+	if refuse {
+		http.Error(w, "injected", http.StatusServiceUnavailable)
+		return
+	}
+	f.next.ServeHTTP(w, r)
+}
+
+func (f *flakyFront) seen(key string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.count[key]
+}
+
+// newFlakyServer runs a trickle server with channel "ch" behind a
+// flakyFront that refuses the first fail requests of method+path.
+func newFlakyServer(t *testing.T, method, path string, fail int) (*flakyFront, string) {
+	t.Helper()
+	srv := NewServer(ServerConfig{Logger: discardLogger()})
+	if err := srv.CreateChannel("ch", ContentTypeMPEGTS); err != nil {
+		t.Fatal(err)
+	}
+	f := &flakyFront{next: srv, method: method, path: path, fail: fail, count: map[string]int{}}
+	hs := httptest.NewServer(f)
+	t.Cleanup(func() {
+		srv.Close()
+		hs.Close()
+	})
+	return f, hs.URL
+}
+
+func TestASubscriberRetriesAFailedRequestMadeAheadBeforeTheSegmentIsAskedFor(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	front, base := newFlakyServer(t, http.MethodGet, "/ch/1", 2)
+	if resp, _ := do(t, "POST", base+"/ch/0", strings.NewReader("zero")); resp.StatusCode != 200 {
+		t.Fatalf("POST seq 0: %d", resp.StatusCode)
+	}
+	sub, err := NewSubscriber(SubscriberConfig{URL: base + "/ch", Start: StartAt(0), RetryBackoff: 10 * time.Millisecond, Logger: discardLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	if seq, body := readSegment(t, ctx, sub); seq != 0 || body != "zero" {
+		t.Fatalf("first segment: seq %d %q", seq, body)
+	}
+	// Next has not been called again: the two refusals of the GET made
+	// ahead for seq 1 must be retried on their own, the third GET left
+	// waiting on the server for the segment to start.
+	waitFor(t, "the GET for seq 1 is retried twice", func() bool { return front.seen("GET /ch/1") == 3 })
+	if got := sub.Stats().Retries; got != 2 {
+		t.Fatalf("Retries = %d before the segment was asked for, want 2", got)
+	}
+	if resp, _ := do(t, "POST", base+"/ch/1", strings.NewReader("one")); resp.StatusCode != 200 {
+		t.Fatalf("POST seq 1: %d", resp.StatusCode)
+	}
+	if seq, body := readSegment(t, ctx, sub); seq != 1 || body != "one" {
+		t.Fatalf("second segment: seq %d %q", seq, body)
+	}
+	if n := front.seen("GET /ch/1"); n != 3 {
+		t.Fatalf("seq 1 was asked for %d times, want 3 (nothing asked again after it arrived)", n)
+	}
+}
+
+func TestASubscriberGivesUpAfterItsRetriesWhetherOrNotTheRequestWasMadeAhead(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	front, base := newFlakyServer(t, http.MethodGet, "/ch/1", 100)
+	if resp, _ := do(t, "POST", base+"/ch/0", strings.NewReader("zero")); resp.StatusCode != 200 {
+		t.Fatalf("POST seq 0: %d", resp.StatusCode)
+	}
+	sub, err := NewSubscriber(SubscriberConfig{URL: base + "/ch", Start: StartAt(0), MaxRetries: 3, RetryBackoff: time.Millisecond, Logger: discardLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	readSegment(t, ctx, sub)
+	_, err = sub.Next(ctx)
+	var he *HTTPError
+	if !errors.As(err, &he) || he.Code != http.StatusServiceUnavailable {
+		t.Fatalf("Next after the retries = %v, want the 503", err)
+	}
+	if n := front.seen("GET /ch/1"); n != 4 {
+		t.Fatalf("seq 1 was asked for %d times, want 4 (the first and 3 retries)", n)
+	}
+	if got := sub.Stats().Retries; got != 3 {
+		t.Fatalf("Retries = %d, want 3", got)
+	}
+}
+
+func TestAPublisherRetriesARefusedPOSTOpenedAheadWhileTheSegmentBeforeIsWritten(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	front, base := newFlakyServer(t, http.MethodPost, "/ch/1", 2)
+	pub, err := NewPublisher(ctx, PublisherConfig{URL: base + "/ch", RetryBackoff: 10 * time.Millisecond, Logger: discardLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close(context.Background())
+	w, err := pub.Next(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.WriteString(w, "zero"); err != nil {
+		t.Fatal(err)
+	}
+	// While seq 0 is still open, the POST opened ahead for seq 1 is
+	// refused twice and must be opened again on its own, so that the
+	// writer of seq 1 finds it ready instead of waiting out the back-off.
+	waitFor(t, "the POST for seq 1 is retried twice", func() bool { return front.seen("POST /ch/1") == 3 })
+	if err := w.Close(); err != nil {
+		t.Fatalf("closing seq 0: %v", err)
+	}
+	if _, err := pub.Write(ctx, strings.NewReader("one")); err != nil {
+		t.Fatalf("writing seq 1: %v", err)
+	}
+	if n := front.seen("POST /ch/1"); n != 3 {
+		t.Fatalf("seq 1 was posted %d times, want 3", n)
+	}
+	st := pub.Stats()
+	if st.Retries != 2 || st.Segments != 2 || st.Lost != 0 {
+		t.Fatalf("stats %+v, want 2 retries, 2 segments, none lost", st)
+	}
+	resp, body := do(t, "GET", base+"/ch/1", nil)
+	if resp.StatusCode != 200 || body != "one" {
+		t.Fatalf("GET seq 1: %d %q", resp.StatusCode, body)
+	}
+}
+
+func TestAPublisherGivesUpOnASegmentAfterItsRetriesWhetherOrNotTheyRanAhead(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	front, base := newFlakyServer(t, http.MethodPost, "/ch/1", 100)
+	pub, err := NewPublisher(ctx, PublisherConfig{URL: base + "/ch", MaxRetries: 3, RetryBackoff: time.Millisecond, Logger: discardLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close(context.Background())
+	if _, err := pub.Write(ctx, strings.NewReader("zero")); err != nil {
+		t.Fatal(err)
+	}
+	_, err = pub.Write(ctx, strings.NewReader("one"))
+	var he *HTTPError
+	if !errors.As(err, &he) || he.Code != http.StatusServiceUnavailable {
+		t.Fatalf("writing seq 1 = %v, want the 503", err)
+	}
+	if n := front.seen("POST /ch/1"); n != 4 {
+		t.Fatalf("seq 1 was posted %d times, want 4 (the first and 3 retries)", n)
+	}
+	if got := pub.Stats().Retries; got != 3 {
+		t.Fatalf("Retries = %d, want 3", got)
+	}
+	// The publisher goes on with the next seq.
+	if _, err := pub.Write(ctx, strings.NewReader("two")); err != nil {
+		t.Fatalf("writing seq 2: %v", err)
+	}
+	if resp, body := do(t, "GET", base+"/ch/2", nil); resp.StatusCode != 200 || body != "two" {
+		t.Fatalf("GET seq 2: %d %q", resp.StatusCode, body)
+	}
+}
