@@ -83,6 +83,15 @@ type Config struct {
 	// negative: wait for ever). Longer than a live stream's pauses, short
 	// enough that a stalled server does not freeze the stream.
 	InputStallTimeout time.Duration
+	// OutputBuffer is how many bytes of encoded output may wait for the
+	// network (default 16 MiB, about 20 s of 1080p at 6 Mbit/s; negative:
+	// none). The encoder hands its segments to a goroutine that POSTs
+	// them, so a slow server or a POST being retried delays the output
+	// instead of stopping the encoder and skipping frames. A segment that
+	// would pass the limit is dropped whole and counted in
+	// Counters.SegmentsLost. With no buffer the encoder writes straight to
+	// the POST and waits for it.
+	OutputBuffer int
 	// DataInterval is how often queued data items are sent (default
 	// 333 ms), DataKeepalive how long the data channel may stay silent
 	// before an empty batch goes out (default 25 s).
@@ -125,6 +134,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.InputStallTimeout == 0 {
 		c.InputStallTimeout = 5 * time.Second
+	}
+	if c.OutputBuffer == 0 {
+		c.OutputBuffer = 16 << 20
 	}
 	if c.DataInterval <= 0 {
 		c.DataInterval = 333 * time.Millisecond

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gotrickle/gotrickle/pkg/frame"
@@ -19,7 +20,7 @@ type output struct {
 	enc Encoder
 	err error // the encoder could not start: frames are counted as encode errors
 
-	firstSent bool
+	firstSent atomic.Bool
 	lastErr   time.Time
 	// outW×outH is the encoder's picture size, known from the config or
 	// the first frame (the encoder's rule: its size rounded down to even).
@@ -132,11 +133,15 @@ func (o *output) close() error {
 	return err
 }
 
-// sink hands each output segment to the publisher, or counts and discards
-// it when the stream has no publish URL.
+// sink hands each output segment to the egress (egress.go), straight to
+// the publisher when Config.OutputBuffer is negative, or counts and
+// discards it when the stream has no publish URL.
 type sink struct{ s *stream }
 
 func (k sink) NextSegment() (io.WriteCloser, error) {
+	if k.s.egress != nil {
+		return k.s.egress.segment(), nil
+	}
 	var w io.WriteCloser = discard{}
 	if k.s.pub != nil {
 		sw, err := k.s.pub.Next(k.s.ctx)
@@ -163,9 +168,7 @@ func (c *countingSegment) Write(p []byte) (int, error) {
 	c.s.ctr.bytesOut.Add(uint64(n))
 	if n > 0 && !c.wrote {
 		c.wrote = true
-		if c.s.out.markFirstSent() {
-			c.s.sendEvent(typedEvent("send_first_processed_segment"), "")
-		}
+		c.s.firstSegmentSent()
 	}
 	return n, err
 }
@@ -183,13 +186,12 @@ func (c *countingSegment) Close() error {
 	return err
 }
 
-// markFirstSent is called with o.mu held (the encoder writes under it).
-func (o *output) markFirstSent() bool {
-	if o.firstSent {
-		return false
+// firstSegmentSent sends the event that says the first output bytes are
+// on their way, once per stream.
+func (s *stream) firstSegmentSent() {
+	if s.out.firstSent.CompareAndSwap(false, true) {
+		s.sendEvent(typedEvent("send_first_processed_segment"), "")
 	}
-	o.firstSent = true
-	return true
 }
 
 type discard struct{}

@@ -41,6 +41,7 @@ type stream struct {
 	events *eventSender
 	data   *dataSender
 	pub    *trickle.Publisher
+	egress *egress // carries output segments to pub; nil without pub or OutputBuffer
 	out    *output
 	dev    *streamDevice // nil without Config.Device (device.go)
 	rates  rates
@@ -115,6 +116,9 @@ func newStream(p *Processor, req StartRequest, cfg streamConfig) (*stream, error
 		return nil, err
 	}
 	s.out = newOutput(s)
+	if s.pub != nil && p.cfg.OutputBuffer > 0 {
+		s.egress = newEgress(s.ctx, tricklePublisher{s.pub}, p.cfg.OutputBuffer, &s.ctr, s.firstSegmentSent, s.log)
+	}
 	s.lastProcessed.Store(time.Now().UnixNano())
 	s.applyBuiltins(req.Params)
 	s.params.set(req.Params)
@@ -217,9 +221,14 @@ func (s *stream) finishOutput() {
 	if err := s.out.close(); err != nil {
 		s.log.Warn("finishing the output", "err", err)
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), s.p.cfg.StopTimeout)
+	defer cancel()
+	if s.egress != nil {
+		if err := s.egress.close(ctx); err != nil {
+			s.log.Warn("the output's last segments did not reach the server in time", "err", err)
+		}
+	}
 	if s.pub != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), s.p.cfg.StopTimeout)
-		defer cancel()
 		if err := s.pub.Close(ctx); err != nil && !errors.Is(err, trickle.ErrStreamNotFound) {
 			s.log.Warn("closing the output channel", "err", err)
 		}

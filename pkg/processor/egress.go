@@ -1,0 +1,277 @@
+package processor
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"sync"
+
+	"github.com/gotrickle/gotrickle/pkg/trickle"
+)
+
+// errOutputBackedUp is what the encoder's writes to a segment get once
+// that segment was dropped because the network fell too far behind.
+var errOutputBackedUp = errors.New("processor: the output is backed up: segment dropped")
+
+// segmentPublisher is what the egress needs of a trickle.Publisher.
+type segmentPublisher interface {
+	Next(ctx context.Context) (segmentWriter, error)
+}
+
+// segmentWriter is one segment on the wire (trickle.SegmentWriter).
+type segmentWriter interface {
+	io.WriteCloser
+	Abort(cause error)
+}
+
+type tricklePublisher struct{ p *trickle.Publisher }
+
+func (t tricklePublisher) Next(ctx context.Context) (segmentWriter, error) {
+	w, err := t.p.Next(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return w, nil
+}
+
+// egress carries the encoder's segments to the publisher from a goroutine
+// of its own, so that the encoder, which runs under the output lock on
+// the video worker, never waits on the network: a server that is slow, a
+// POST being retried or a connection being set up only delays the bytes.
+// Segments keep their order and stream as they are written (a segment's
+// first bytes go out while the encoder is still making the rest).
+//
+// What waits is bounded by limit bytes. A write that would pass it drops
+// the segment it belongs to whole: the bytes not yet sent are freed, a
+// POST already under way is aborted (the server closes the segment where
+// it stands), the segment is counted lost, and the encoder's later writes
+// to it fail, so it moves on to its next segment, which starts at a
+// keyframe and goes out clean.
+type egress struct {
+	pub       segmentPublisher
+	ctx       context.Context
+	limit     int
+	ctr       *counters
+	firstByte func()
+	log       *slog.Logger
+
+	mu     sync.Mutex
+	wake   *sync.Cond // signalled on every change below
+	queue  []*queuedSegment
+	held   int // bytes written by the encoder and not yet sent
+	closed bool
+	done   chan struct{}
+}
+
+// queuedSegment is one segment between the encoder and the wire.
+type queuedSegment struct {
+	e       *egress
+	chunks  [][]byte
+	size    int   // bytes in chunks
+	ended   bool  // the encoder closed it
+	dropped bool  // it overflowed the buffer
+	err     error // why the encoder's writes are refused, once they are
+}
+
+func newEgress(ctx context.Context, pub segmentPublisher, limit int, ctr *counters, firstByte func(), log *slog.Logger) *egress {
+	e := &egress{pub: pub, ctx: ctx, limit: limit, ctr: ctr, firstByte: firstByte, log: log, done: make(chan struct{})}
+	e.wake = sync.NewCond(&e.mu)
+	go e.run()
+	return e
+}
+
+// segment starts the encoder's next segment. A segment before it that the
+// encoder left open (a muxer that failed to start) ends here, so that it
+// cannot hold up the ones behind it.
+func (e *egress) segment() io.WriteCloser {
+	q := &queuedSegment{e: e}
+	e.mu.Lock()
+	if n := len(e.queue); n > 0 {
+		e.queue[n-1].ended = true
+	}
+	e.queue = append(e.queue, q)
+	e.wake.Broadcast()
+	e.mu.Unlock()
+	return q
+}
+
+// Write queues a copy of b (the muxer reuses its buffer). It never waits.
+func (q *queuedSegment) Write(b []byte) (int, error) {
+	e := q.e
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if q.err != nil {
+		return 0, q.err
+	}
+	if e.held+len(b) > e.limit {
+		q.refuseLocked(errOutputBackedUp)
+		q.dropped = true
+		e.wake.Broadcast()
+		e.log.Warn("the output is backed up: dropping a segment", "buffered_bytes", e.held, "limit", e.limit)
+		return 0, errOutputBackedUp
+	}
+	q.chunks = append(q.chunks, bytes.Clone(b))
+	q.size += len(b)
+	e.held += len(b)
+	e.wake.Broadcast()
+	return len(b), nil
+}
+
+// refuseLocked frees what q holds and fails the encoder's later writes
+// to it with err.
+func (q *queuedSegment) refuseLocked(err error) {
+	q.e.held -= q.size
+	q.chunks, q.size, q.err = nil, 0, err
+}
+
+func (q *queuedSegment) refuse(err error) {
+	q.e.mu.Lock()
+	q.refuseLocked(err)
+	q.e.mu.Unlock()
+}
+
+// Close ends the segment; how it fares on the wire is counted later.
+func (q *queuedSegment) Close() error {
+	e := q.e
+	e.mu.Lock()
+	q.ended = true
+	e.wake.Broadcast()
+	e.mu.Unlock()
+	return nil
+}
+
+// close waits until every queued segment has been sent, or ctx ends.
+// The encoder must have closed its last segment.
+func (e *egress) close(ctx context.Context) error {
+	e.mu.Lock()
+	e.closed = true
+	e.wake.Broadcast()
+	e.mu.Unlock()
+	select {
+	case <-e.done:
+		return nil
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+}
+
+// heldBytes is the buffer's fill, for tests.
+func (e *egress) heldBytes() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.held
+}
+
+func (e *egress) run() {
+	defer close(e.done)
+	first := true
+	for {
+		e.mu.Lock()
+		for len(e.queue) == 0 && !e.closed {
+			e.wake.Wait()
+		}
+		if len(e.queue) == 0 {
+			e.mu.Unlock()
+			return
+		}
+		q := e.queue[0]
+		e.mu.Unlock()
+
+		e.send(q, &first)
+
+		e.mu.Lock()
+		e.queue = e.queue[1:]
+		e.mu.Unlock()
+	}
+}
+
+// take waits until q has bytes, has ended or was dropped, and takes its
+// bytes (still counted in held until released).
+func (e *egress) take(q *queuedSegment) (chunks [][]byte, ended, dropped bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for len(q.chunks) == 0 && !q.ended && !q.dropped {
+		e.wake.Wait()
+	}
+	chunks, q.chunks, q.size = q.chunks, nil, 0
+	return chunks, q.ended, q.dropped
+}
+
+func (e *egress) release(n int) {
+	e.mu.Lock()
+	e.held -= n
+	e.mu.Unlock()
+}
+
+// send puts one segment on the wire and counts how it ended.
+func (e *egress) send(q *queuedSegment, first *bool) {
+	chunks, ended, dropped := e.take(q)
+	if dropped && len(chunks) == 0 {
+		// Dropped before a byte of it was taken: it never takes a seq.
+		e.lost(errOutputBackedUp)
+		return
+	}
+	w, err := e.pub.Next(e.ctx)
+	if err != nil {
+		for _, c := range chunks {
+			e.release(len(c))
+		}
+		q.refuse(err)
+		e.lost(err)
+		e.drain(q)
+		return
+	}
+	var werr error
+	for {
+		for _, c := range chunks {
+			if werr == nil {
+				n, err := w.Write(c)
+				e.ctr.bytesOut.Add(uint64(n))
+				if n > 0 && *first {
+					*first = false
+					e.firstByte()
+				}
+				if werr = err; werr != nil {
+					q.refuse(werr) // the rest of it has nowhere to go
+				}
+			}
+			e.release(len(c))
+		}
+		switch {
+		case dropped && werr == nil:
+			w.Abort(errOutputBackedUp)
+			e.lost(errOutputBackedUp)
+			return
+		case dropped || ended:
+			if err := w.Close(); werr == nil {
+				werr = err
+			}
+			if werr != nil {
+				e.lost(werr)
+			} else {
+				e.ctr.segmentsOut.Add(1)
+			}
+			return
+		}
+		chunks, ended, dropped = e.take(q)
+	}
+}
+
+// drain waits for the encoder to end a segment that is not sent, so that
+// its segment after it is not taken early. Its writes are refused, so
+// nothing more piles up.
+func (e *egress) drain(q *queuedSegment) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for !q.ended && !q.dropped {
+		e.wake.Wait()
+	}
+}
+
+func (e *egress) lost(err error) {
+	if n := e.ctr.segmentsLost.Add(1); n == 1 || n%100 == 0 {
+		e.log.Warn("output segment lost", "err", err, "lost", n)
+	}
+}

@@ -1,0 +1,326 @@
+package processor
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"sync"
+	"testing"
+	"time"
+)
+
+// fakePublisher records the segments the egress sends. While gate is
+// open (non-nil and not closed), every Write waits on it, like a POST to
+// a server that stopped reading.
+type fakePublisher struct {
+	mu       sync.Mutex
+	segments []*wireSegment
+	gate     chan struct{}
+	nextErr  error
+	writeErr error // every write fails with it
+}
+
+type wireSegment struct {
+	p       *fakePublisher
+	buf     bytes.Buffer
+	closed  bool
+	aborted error
+}
+
+func (f *fakePublisher) Next(context.Context) (segmentWriter, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.nextErr != nil {
+		return nil, f.nextErr
+	}
+	s := &wireSegment{p: f}
+	f.segments = append(f.segments, s)
+	return s, nil
+}
+
+func (f *fakePublisher) block() {
+	f.mu.Lock()
+	f.gate = make(chan struct{})
+	f.mu.Unlock()
+}
+
+func (f *fakePublisher) unblock() {
+	f.mu.Lock()
+	close(f.gate)
+	f.gate = nil
+	f.mu.Unlock()
+}
+
+func (f *fakePublisher) sent() []*wireSegment {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]*wireSegment(nil), f.segments...)
+}
+
+func (s *wireSegment) Write(b []byte) (int, error) {
+	s.p.mu.Lock()
+	gate, werr := s.p.gate, s.p.writeErr
+	s.p.mu.Unlock()
+	if gate != nil {
+		<-gate
+	}
+	if werr != nil {
+		return 0, werr
+	}
+	s.p.mu.Lock()
+	defer s.p.mu.Unlock()
+	return s.buf.Write(b)
+}
+
+func (s *wireSegment) Close() error {
+	s.p.mu.Lock()
+	defer s.p.mu.Unlock()
+	s.closed = true
+	if s.p.writeErr != nil {
+		return s.p.writeErr
+	}
+	return nil
+}
+
+func (s *wireSegment) Abort(err error) {
+	s.p.mu.Lock()
+	defer s.p.mu.Unlock()
+	s.aborted = err
+}
+
+func (s *wireSegment) String() string {
+	s.p.mu.Lock()
+	defer s.p.mu.Unlock()
+	return s.buf.String()
+}
+
+func newTestEgress(t *testing.T, pub *fakePublisher, limit int) (*egress, *counters, *int) {
+	t.Helper()
+	ctr := &counters{}
+	firsts := new(int)
+	e := newEgress(context.Background(), pub, limit, ctr, func() { *firsts++ }, quietLogger())
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		e.close(ctx)
+	})
+	return e, ctr, firsts
+}
+
+// writeSegment writes parts as one segment from the encoder's side and
+// fails if the egress makes it wait.
+func writeSegment(t *testing.T, e *egress, parts ...string) error {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() {
+		w := e.segment()
+		var err error
+		for _, p := range parts {
+			if _, werr := io.WriteString(w, p); werr != nil && err == nil {
+				err = werr
+			}
+		}
+		w.Close()
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(5 * time.Second):
+		t.Fatal("the encoder's writes waited on the network")
+		return nil
+	}
+}
+
+func TestTheEgressSendsSegmentsInOrderWhole(t *testing.T) {
+	pub := &fakePublisher{}
+	e, ctr, firsts := newTestEgress(t, pub, 1<<20)
+	for _, parts := range [][]string{{"a1", "a2"}, {"b1"}, {"c1", "c2", "c3"}} {
+		if err := writeSegment(t, e, parts...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := e.close(context.Background()); err != nil {
+		t.Fatalf("close: %v", err)
+	}
+	got := pub.sent()
+	want := []string{"a1a2", "b1", "c1c2c3"}
+	if len(got) != len(want) {
+		t.Fatalf("sent %d segments, want %d", len(got), len(want))
+	}
+	for i, s := range got {
+		if s.String() != want[i] || !s.closed || s.aborted != nil {
+			t.Errorf("segment %d: %q closed=%v aborted=%v, want %q closed", i, s.String(), s.closed, s.aborted, want[i])
+		}
+	}
+	if c := ctr.segmentsOut.Load(); c != 3 {
+		t.Errorf("segments out %d, want 3", c)
+	}
+	if c := ctr.bytesOut.Load(); c != 12 {
+		t.Errorf("bytes out %d, want 12", c)
+	}
+	if *firsts != 1 {
+		t.Errorf("first-byte hook ran %d times, want once", *firsts)
+	}
+}
+
+func TestTheEncoderDoesNotWaitWhileTheNetworkIsStalled(t *testing.T) {
+	pub := &fakePublisher{}
+	e, ctr, _ := newTestEgress(t, pub, 1<<20)
+	pub.block()
+	// Three segments go in while the first write is stuck on the wire.
+	for _, s := range []string{"one", "two", "three"} {
+		if err := writeSegment(t, e, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if c := ctr.segmentsOut.Load(); c != 0 {
+		t.Fatalf("%d segments counted out while the network was stalled", c)
+	}
+	pub.unblock()
+	if err := e.close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	got := pub.sent()
+	if len(got) != 3 || got[0].String() != "one" || got[1].String() != "two" || got[2].String() != "three" {
+		t.Fatalf("sent %v after the stall, want one, two, three", got)
+	}
+	if c := ctr.segmentsOut.Load(); c != 3 {
+		t.Errorf("segments out %d, want 3", c)
+	}
+}
+
+func TestASegmentThatOverflowsTheBufferIsDroppedWholeAndTheNextOneGoesOut(t *testing.T) {
+	pub := &fakePublisher{}
+	e, ctr, _ := newTestEgress(t, pub, 10)
+	pub.block()
+	if err := writeSegment(t, e, "0123"); err != nil { // taken by the sender, stuck
+		t.Fatal(err)
+	}
+	// "abcd" + "efgh" fit beside it; "ijkl" would pass 10 bytes held: the
+	// segment is dropped, its bytes freed, and the writer told.
+	err := writeSegment(t, e, "abcd", "efgh", "ijkl")
+	if !errors.Is(err, errOutputBackedUp) {
+		t.Fatalf("overflowing write = %v, want errOutputBackedUp", err)
+	}
+	// The space is free again: the next segment fits.
+	if err := writeSegment(t, e, "next"); err != nil {
+		t.Fatalf("the segment after the dropped one: %v", err)
+	}
+	pub.unblock()
+	if err := e.close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	got := pub.sent()
+	if len(got) < 2 || got[0].String() != "0123" || got[len(got)-1].String() != "next" {
+		t.Fatalf("sent %v, want 0123 first and next last", got)
+	}
+	for _, s := range got[1 : len(got)-1] {
+		if s.aborted == nil {
+			t.Errorf("the dropped segment went out as %q and was not aborted", s.String())
+		}
+	}
+	if c := ctr.segmentsLost.Load(); c != 1 {
+		t.Errorf("segments lost %d, want 1", c)
+	}
+	if c := ctr.segmentsOut.Load(); c != 2 {
+		t.Errorf("segments out %d, want 2", c)
+	}
+}
+
+func TestADroppedSegmentThatWasAlreadyOnTheWireIsAborted(t *testing.T) {
+	pub := &fakePublisher{}
+	e, ctr, _ := newTestEgress(t, pub, 8)
+	w := e.segment()
+	if _, err := io.WriteString(w, "head"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, func() bool {
+		s := pub.sent()
+		return len(s) == 1 && s[0].String() == "head"
+	})
+	pub.block()
+	io.WriteString(w, "1234") // taken by the sender, stuck
+	eventually(t, func() bool { return e.heldBytes() == 4 })
+	if _, err := io.WriteString(w, "56789"); !errors.Is(err, errOutputBackedUp) {
+		t.Fatalf("overflowing write = %v, want errOutputBackedUp", err)
+	}
+	if _, err := io.WriteString(w, "more"); !errors.Is(err, errOutputBackedUp) {
+		t.Fatalf("a write to a dropped segment = %v, want errOutputBackedUp", err)
+	}
+	w.Close()
+	pub.unblock()
+	if err := e.close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	got := pub.sent()
+	if len(got) != 1 || got[0].aborted == nil {
+		t.Fatalf("the segment was not aborted on the wire: %+v", got)
+	}
+	if c := ctr.segmentsLost.Load(); c != 1 || ctr.segmentsOut.Load() != 0 {
+		t.Errorf("segments lost %d out %d, want 1 and 0", c, ctr.segmentsOut.Load())
+	}
+}
+
+func TestASegmentThePublisherFailsIsCountedLostAndTheRestGoOn(t *testing.T) {
+	pub := &fakePublisher{writeErr: errors.New("connection reset")}
+	e, ctr, _ := newTestEgress(t, pub, 1<<20)
+	if err := writeSegment(t, e, "lost"); err != nil {
+		t.Fatalf("the encoder saw the network's error: %v", err)
+	}
+	eventually(t, func() bool { return ctr.segmentsLost.Load() == 1 })
+	pub.mu.Lock()
+	pub.writeErr, pub.nextErr = nil, errors.New("server gone")
+	pub.mu.Unlock()
+	writeSegment(t, e, "no seq")
+	eventually(t, func() bool { return ctr.segmentsLost.Load() == 2 })
+	pub.mu.Lock()
+	pub.nextErr = nil
+	pub.mu.Unlock()
+	writeSegment(t, e, "fine")
+	if err := e.close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := pub.sent(); len(got) != 2 || got[1].String() != "fine" {
+		t.Fatalf("sent %v, want the failed one and fine", got)
+	}
+	if ctr.segmentsOut.Load() != 1 || ctr.segmentsLost.Load() != 2 {
+		t.Errorf("out %d lost %d, want 1 and 2", ctr.segmentsOut.Load(), ctr.segmentsLost.Load())
+	}
+}
+
+func TestClosingTheEgressGivesUpWhenTheNetworkNeverComesBack(t *testing.T) {
+	pub := &fakePublisher{}
+	e, _, _ := newTestEgress(t, pub, 1<<20)
+	pub.block()
+	writeSegment(t, e, "stuck")
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if err := e.close(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("close = %v, want the deadline", err)
+	}
+	pub.unblock() // lets the sender finish, so nothing leaks
+	if err := e.close(context.Background()); err != nil {
+		t.Fatalf("second close: %v", err)
+	}
+}
+
+func TestASegmentTheEncoderLeftOpenEndsWhenTheNextOneStarts(t *testing.T) {
+	pub := &fakePublisher{}
+	e, ctr, _ := newTestEgress(t, pub, 1<<20)
+	io.WriteString(e.segment(), "abandoned") // never closed
+	if err := writeSegment(t, e, "next"); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	got := pub.sent()
+	if len(got) != 2 || got[0].String() != "abandoned" || got[1].String() != "next" {
+		t.Fatalf("sent %v, want both segments in order", got)
+	}
+	if ctr.segmentsOut.Load() != 2 {
+		t.Errorf("segments out %d, want 2", ctr.segmentsOut.Load())
+	}
+}
