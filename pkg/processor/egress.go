@@ -15,6 +15,9 @@ import (
 // that segment was dropped because the network fell too far behind.
 var errOutputBackedUp = errors.New("processor: the output is backed up: segment dropped")
 
+// errOutputAbandoned ends the segments a stop could not wait for.
+var errOutputAbandoned = errors.New("processor: the stop gave up on the output")
+
 // segmentPublisher is what the egress needs of a trickle.Publisher.
 type segmentPublisher interface {
 	Next(ctx context.Context) (segmentWriter, error)
@@ -71,7 +74,7 @@ type queuedSegment struct {
 	chunks  [][]byte
 	size    int   // bytes in chunks
 	ended   bool  // the encoder closed it
-	dropped bool  // it overflowed the buffer
+	dropped error // why it is dropped whole (overflow, or a stop gave up), if it is
 	err     error // why the encoder's writes are refused, once they are
 }
 
@@ -107,9 +110,8 @@ func (q *queuedSegment) Write(b []byte) (int, error) {
 	}
 	if e.held+len(b) > e.limit {
 		q.refuseLocked(errOutputBackedUp)
-		q.dropped = true
-		e.wake.Broadcast()
-		e.log.Warn("the output is backed up: dropping a segment", "buffered_bytes", e.held, "limit", e.limit)
+		q.dropped = errOutputBackedUp
+		e.wake.Broadcast() // the sender counts it (and logs the first of a run)
 		return 0, errOutputBackedUp
 	}
 	q.chunks = append(q.chunks, bytes.Clone(b))
@@ -142,11 +144,14 @@ func (q *queuedSegment) Close() error {
 	return nil
 }
 
-// close waits until every queued segment has been sent, or ctx ends.
-// The encoder must have closed its last segment.
+// close waits until every queued segment has been sent, or ctx ends. The
+// encoder has finished: a segment it left open ends here.
 func (e *egress) close(ctx context.Context) error {
 	e.mu.Lock()
 	e.closed = true
+	for _, q := range e.queue {
+		q.ended = true
+	}
 	e.wake.Broadcast()
 	e.mu.Unlock()
 	select {
@@ -155,6 +160,22 @@ func (e *egress) close(ctx context.Context) error {
 	case <-ctx.Done():
 		return context.Cause(ctx)
 	}
+}
+
+// abandon drops every segment still queued, after a close that ran out
+// of time: the one on the wire is aborted at its next write (a write
+// stuck on a stalled server ends when the publisher closes), the rest
+// never take a seq. All are counted lost.
+func (e *egress) abandon() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, q := range e.queue {
+		if q.dropped == nil {
+			q.refuseLocked(errOutputAbandoned)
+			q.dropped = errOutputAbandoned
+		}
+	}
+	e.wake.Broadcast()
 }
 
 // heldBytes is the buffer's fill, for tests.
@@ -189,10 +210,10 @@ func (e *egress) run() {
 
 // take waits until q has bytes, has ended or was dropped, and takes its
 // bytes (still counted in held until released).
-func (e *egress) take(q *queuedSegment) (chunks [][]byte, ended, dropped bool) {
+func (e *egress) take(q *queuedSegment) (chunks [][]byte, ended bool, dropped error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	for len(q.chunks) == 0 && !q.ended && !q.dropped {
+	for len(q.chunks) == 0 && !q.ended && q.dropped == nil {
 		e.wake.Wait()
 	}
 	chunks, q.chunks, q.size = q.chunks, nil, 0
@@ -208,9 +229,9 @@ func (e *egress) release(n int) {
 // send puts one segment on the wire and counts how it ended.
 func (e *egress) send(q *queuedSegment, first *bool) {
 	chunks, ended, dropped := e.take(q)
-	if dropped && len(chunks) == 0 {
+	if dropped != nil && len(chunks) == 0 {
 		// Dropped before a byte of it was taken: it never takes a seq.
-		e.lost(errOutputBackedUp)
+		e.lost(dropped)
 		return
 	}
 	w, err := e.pub.Next(e.ctx)
@@ -240,11 +261,11 @@ func (e *egress) send(q *queuedSegment, first *bool) {
 			e.release(len(c))
 		}
 		switch {
-		case dropped && werr == nil:
-			w.Abort(errOutputBackedUp)
-			e.lost(errOutputBackedUp)
+		case dropped != nil && werr == nil:
+			w.Abort(dropped)
+			e.lost(dropped)
 			return
-		case dropped || ended:
+		case dropped != nil || ended:
 			if err := w.Close(); werr == nil {
 				werr = err
 			}
@@ -265,7 +286,7 @@ func (e *egress) send(q *queuedSegment, first *bool) {
 func (e *egress) drain(q *queuedSegment) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	for !q.ended && !q.dropped {
+	for !q.ended && q.dropped == nil {
 		e.wake.Wait()
 	}
 }

@@ -5,9 +5,12 @@ import (
 	"context"
 	"errors"
 	"io"
+	"slices"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/gotrickle/gotrickle/pkg/trickle"
 )
 
 // fakePublisher records the segments the egress sends. While gate is
@@ -322,5 +325,78 @@ func TestASegmentTheEncoderLeftOpenEndsWhenTheNextOneStarts(t *testing.T) {
 	}
 	if ctr.segmentsOut.Load() != 2 {
 		t.Errorf("segments out %d, want 2", ctr.segmentsOut.Load())
+	}
+}
+
+func TestClosingTheEgressEndsTheLastSegmentWhenTheEncoderLeftItOpen(t *testing.T) {
+	pub := &fakePublisher{}
+	e, ctr, _ := newTestEgress(t, pub, 1<<20)
+	io.WriteString(e.segment(), "header only") // the muxer failed to start: never closed
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := e.close(ctx); err != nil {
+		t.Fatalf("close with the last segment left open = %v, want it drained", err)
+	}
+	if got := pub.sent(); len(got) != 1 || got[0].String() != "header only" || !got[0].closed {
+		t.Fatalf("sent %v, want the open segment finished", got)
+	}
+	if ctr.segmentsOut.Load() != 1 {
+		t.Errorf("segments out %d, want 1", ctr.segmentsOut.Load())
+	}
+}
+
+func TestAnAbandonedEgressAbortsTheSegmentOnTheWireAndCountsTheRestLost(t *testing.T) {
+	pub := &fakePublisher{}
+	e, ctr, _ := newTestEgress(t, pub, 1<<20)
+	pub.block()
+	io.WriteString(e.segment(), "on the wire") // not finished by the encoder yet
+	eventually(t, func() bool { return len(pub.sent()) == 1 })
+	for _, s := range []string{"queued", "queued too"} {
+		if err := writeSegment(t, e, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if err := e.close(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("close = %v, want the deadline", err)
+	}
+	e.abandon()
+	pub.unblock() // the stuck write returns, as when the publisher closes
+	if err := e.close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	got := pub.sent()
+	if len(got) != 1 || !errors.Is(got[0].aborted, errOutputAbandoned) {
+		t.Fatalf("sent %v, want only the first segment, aborted", got)
+	}
+	if ctr.segmentsLost.Load() != 3 || ctr.segmentsOut.Load() != 0 {
+		t.Errorf("lost %d out %d, want 3 and 0", ctr.segmentsLost.Load(), ctr.segmentsOut.Load())
+	}
+	if e.heldBytes() != 0 {
+		t.Errorf("%d bytes still held", e.heldBytes())
+	}
+}
+
+func TestWithoutAnOutputBufferTheEncoderWritesStraightToThePublisher(t *testing.T) {
+	for _, buffer := range []int{-1, 0} {
+		name := map[int]string{-1: "with the buffer off", 0: "with the default buffer"}[buffer]
+		t.Run(name+", every frame comes out in order", func(t *testing.T) {
+			pl := newPipeline(t, Funcs{}, Config{OutputBuffer: buffer})
+			pl.load()
+			pl.start(pl.request())
+			if got := pl.p.running().egress != nil; got != (buffer >= 0) {
+				t.Fatalf("egress in use: %v, want %v", got, buffer >= 0)
+			}
+			pl.feed("v=5 a=2 pts=0", "v=5 a=2 pts=5")
+			pl.endInput()
+			out := pl.read("out")
+			if err := out.waitEnd(t); !errors.Is(err, trickle.ErrStreamClosed) {
+				t.Fatalf("the output ended with %v, want the end of the stream", err)
+			}
+			if got, want := ptsOf(video(parseOut(t, out.lines()))), seq(0, 10); !slices.Equal(got, want) {
+				t.Errorf("video PTS out: %v, want %v", got, want)
+			}
+		})
 	}
 }

@@ -216,22 +216,47 @@ func (s *stream) run() {
 }
 
 // finishOutput ends the last output segment and closes the output channel,
-// which readers see as the end of the stream.
+// which readers see as the end of the stream. The queued segments get
+// StopTimeout to reach the server; closing the channel gets a StopTimeout
+// of its own, so that a slow drain does not cost readers the end of the
+// stream.
 func (s *stream) finishOutput() {
 	if err := s.out.close(); err != nil {
 		s.log.Warn("finishing the output", "err", err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), s.p.cfg.StopTimeout)
-	defer cancel()
+	drained := true
 	if s.egress != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), s.p.cfg.StopTimeout)
 		if err := s.egress.close(ctx); err != nil {
-			s.log.Warn("the output's last segments did not reach the server in time", "err", err)
+			drained = false
+			s.log.Warn("the output's last segments did not reach the server in time: dropping them", "err", err)
+			s.egress.abandon()
+			// Let it abort the segment on the wire itself, unless a
+			// write is stuck on a stalled server (the publisher's Close
+			// below ends that): closing that segment from here would
+			// end it short and have it accepted as whole.
+			wait, cancelWait := context.WithTimeout(context.Background(), time.Second)
+			drained = s.egress.close(wait) == nil
+			cancelWait()
 		}
+		cancel()
 	}
 	if s.pub != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), s.p.cfg.StopTimeout)
 		if err := s.pub.Close(ctx); err != nil && !errors.Is(err, trickle.ErrStreamNotFound) {
 			s.log.Warn("closing the output channel", "err", err)
 		}
+		cancel()
+	}
+	if !drained {
+		// Abandoned, and with the publisher closed no write can be stuck:
+		// the egress ends now, having counted the rest lost, before the
+		// stream's counters are final.
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		if err := s.egress.close(ctx); err != nil {
+			s.log.Error("the output goroutine did not end", "err", err)
+		}
+		cancel()
 	}
 }
 

@@ -35,6 +35,10 @@ type PublisherConfig struct {
 	// failed before any byte of it was sent. It defaults to 3; a negative
 	// value disables retries. A segment that failed after bytes were sent
 	// is never re-sent: the publisher closes it on the server and moves on.
+	// The POST for a segment is opened ahead, while the one before is
+	// written, and re-opened up to MaxRetries times when the server or the
+	// network fails it (5xx, 429, transport errors); those retries do not
+	// count against the segment's own.
 	MaxRetries int
 	// RetryBackoff is the pause before the first retry; it doubles each
 	// time, up to 5 s. It defaults to 250 ms.
@@ -182,9 +186,10 @@ func (p *Publisher) Next(ctx context.Context) (*SegmentWriter, error) {
 	}
 	p.seq++
 	p.pending = p.startPost(p.seq, 1)
-	// The retries made while the POST was opened ahead count against the
-	// segment's.
-	p.current = &SegmentWriter{p: p, post: po, seq: po.seq, attempts: po.attempt - 1}
+	// The retries made ahead (retryAhead) do not count against the
+	// segment's own: they ran before it was due, and an outage they
+	// outlasted may be over by now.
+	p.current = &SegmentWriter{p: p, post: po, seq: po.seq}
 	return p.current, nil
 }
 
@@ -205,7 +210,8 @@ func (p *Publisher) Write(ctx context.Context, r io.Reader) (int64, error) {
 // Close ends the stream: a segment still being written is finished
 // properly, then the server closes the channel (DELETE {URL}) and its
 // readers see the end of the stream. The Publisher cannot be used
-// afterwards. ctx bounds the DELETE.
+// afterwards. ctx bounds the whole of it: past it, requests still in
+// flight (a stalled server) are cancelled and Close returns ctx's error.
 func (p *Publisher) Close(ctx context.Context) error {
 	p.mu.Lock()
 	if p.closed {
@@ -217,13 +223,25 @@ func (p *Publisher) Close(ctx context.Context) error {
 	p.pending = nil
 	p.mu.Unlock()
 
+	var err error
 	if current != nil {
-		if err := current.Close(); err != nil {
-			p.log.Debug("finishing the last segment", "err", err)
+		// The last segment's Close waits for the server's answer, and a
+		// Write in progress may be stuck on a full connection: past ctx,
+		// every request is cancelled, which ends both.
+		finished := make(chan error, 1)
+		go func() { finished <- current.Close() }()
+		select {
+		case cerr := <-finished:
+			if cerr != nil {
+				p.log.Debug("finishing the last segment", "err", cerr)
+			}
+		case <-ctx.Done():
+			err = fmt.Errorf("trickle: closing %s: the last segment was not accepted in time: %w", p.base, context.Cause(ctx))
+			p.cancel(ErrClosed)
+			<-finished
 		}
 	}
-	var err error
-	if ended == nil {
+	if ended == nil && err == nil {
 		err = p.delete(ctx, p.base)
 	}
 	if pending != nil {

@@ -17,7 +17,7 @@ var errPostDone = errors.New("trickle: POST already answered")
 // post is one streaming POST: the body is a pipe the SegmentWriter feeds.
 type post struct {
 	seq     int64
-	attempt int // 1 for the first POST of seq, +1 for each retry made ahead
+	attempt int // 1 for the first POST of seq, +1 for each retry made ahead (the writer's own are counted apart)
 	url     string
 	pw      *io.PipeWriter
 	cancel  context.CancelFunc
@@ -65,8 +65,10 @@ func (p *Publisher) startPost(seq int64, attempt int) *post {
 // opened ahead for the next segment and the server or the network failed
 // it in a way a retry may cure. The refusal comes while the segment before
 // is still being written, so the retries are made before the writer needs
-// the POST instead of under its Write. A writer that takes po before then
-// goes on with the retries left (SegmentWriter.recoverLocked).
+// the POST instead of under its Write. They stop after MaxRetries; the
+// writer that takes po then has MaxRetries of its own
+// (SegmentWriter.recoverLocked), since the outage may have ended while the
+// segment before was written.
 func (p *Publisher) retryAhead(po *post) {
 	if err := po.result.err; err == nil || !temporary(err) ||
 		p.cfg.MaxRetries < 0 || po.attempt > p.cfg.MaxRetries || !p.isPending(po) {
@@ -274,7 +276,7 @@ func (w *SegmentWriter) recoverLocked(cause error, latest int64) error {
 func (w *SegmentWriter) replaceLocked() {
 	w.post.abandon()
 	w.p.mu.Lock()
-	w.post = w.p.startPost(w.seq, w.attempts+1)
+	w.post = w.p.startPost(w.seq, 1) // the writer's own: never pending, never retried ahead
 	w.p.mu.Unlock()
 	w.sent = 0
 }
@@ -287,7 +289,10 @@ func (w *SegmentWriter) failLocked(cause error) error {
 	}
 	w.err = fmt.Errorf("%w: seq %d after %d bytes: %w", ErrPartialSegment, w.seq, w.sent, cause)
 	w.post.abandon()
-	if !errors.Is(cause, ErrStreamClosed) && !errors.Is(cause, ErrStreamNotFound) {
+	// Not when the publisher is being torn down (Close ran out of time
+	// on a stalled server): that server would not answer the DELETE
+	// either.
+	if !errors.Is(cause, ErrStreamClosed) && !errors.Is(cause, ErrStreamNotFound) && w.p.ctx.Err() == nil {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(w.p.ctx), 5*time.Second)
 		defer cancel()
 		if err := w.p.delete(ctx, w.post.url); errors.Is(err, ErrStreamNotFound) {

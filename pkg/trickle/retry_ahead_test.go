@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -95,7 +96,7 @@ func TestASubscriberRetriesAFailedRequestMadeAheadBeforeTheSegmentIsAskedFor(t *
 	}
 }
 
-func TestASubscriberGivesUpAfterItsRetriesWhetherOrNotTheRequestWasMadeAhead(t *testing.T) {
+func TestASubscriberGivesUpAfterTheRetriesAheadAndItsOwn(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	front, base := newFlakyServer(t, http.MethodGet, "/ch/1", 100)
@@ -113,11 +114,39 @@ func TestASubscriberGivesUpAfterItsRetriesWhetherOrNotTheRequestWasMadeAhead(t *
 	if !errors.As(err, &he) || he.Code != http.StatusServiceUnavailable {
 		t.Fatalf("Next after the retries = %v, want the 503", err)
 	}
-	if n := front.seen("GET /ch/1"); n != 4 {
-		t.Fatalf("seq 1 was asked for %d times, want 4 (the first and 3 retries)", n)
+	// The GET made ahead and its 3 retries, then one more when the
+	// segment was due and its own 3.
+	if n := front.seen("GET /ch/1"); n != 8 {
+		t.Fatalf("seq 1 was asked for %d times, want 8", n)
 	}
-	if got := sub.Stats().Retries; got != 3 {
-		t.Fatalf("Retries = %d, want 3", got)
+	if got := sub.Stats().Retries; got != 7 {
+		t.Fatalf("Retries = %d, want 7 (every GET after the first)", got)
+	}
+}
+
+func TestASubscriberAsksAgainWhenItsRetriesAheadRanOutBeforeTheSegmentWasDue(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	front, base := newFlakyServer(t, http.MethodGet, "/ch/1", 3)
+	if resp, _ := do(t, "POST", base+"/ch/0", strings.NewReader("zero")); resp.StatusCode != 200 {
+		t.Fatalf("POST seq 0: %d", resp.StatusCode)
+	}
+	sub, err := NewSubscriber(SubscriberConfig{URL: base + "/ch", Start: StartAt(0), MaxRetries: 2, RetryBackoff: time.Millisecond, Logger: discardLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	readSegment(t, ctx, sub)
+	// The first GET and both its retries fail while seq 0 is read.
+	waitFor(t, "the GET made ahead gives up", func() bool { return front.seen("GET /ch/1") == 3 })
+	if resp, _ := do(t, "POST", base+"/ch/1", strings.NewReader("one")); resp.StatusCode != 200 {
+		t.Fatalf("POST seq 1: %d", resp.StatusCode)
+	}
+	if seq, body := readSegment(t, ctx, sub); seq != 1 || body != "one" {
+		t.Fatalf("second segment: seq %d %q", seq, body)
+	}
+	if n := front.seen("GET /ch/1"); n != 4 {
+		t.Fatalf("seq 1 was asked for %d times, want 4 (3 ahead, 1 when due)", n)
 	}
 }
 
@@ -160,7 +189,7 @@ func TestAPublisherRetriesARefusedPOSTOpenedAheadWhileTheSegmentBeforeIsWritten(
 	}
 }
 
-func TestAPublisherGivesUpOnASegmentAfterItsRetriesWhetherOrNotTheyRanAhead(t *testing.T) {
+func TestAPublisherGivesUpOnASegmentAfterItsRetriesAheadAndItsOwn(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	front, base := newFlakyServer(t, http.MethodPost, "/ch/1", 100)
@@ -177,11 +206,14 @@ func TestAPublisherGivesUpOnASegmentAfterItsRetriesWhetherOrNotTheyRanAhead(t *t
 	if !errors.As(err, &he) || he.Code != http.StatusServiceUnavailable {
 		t.Fatalf("writing seq 1 = %v, want the 503", err)
 	}
-	if n := front.seen("POST /ch/1"); n != 4 {
-		t.Fatalf("seq 1 was posted %d times, want 4 (the first and 3 retries)", n)
+	// Up to 3 retries ahead (how many ran before the writer took the POST
+	// depends on timing), then the writer's own 3.
+	n := front.seen("POST /ch/1")
+	if n < 1+3 || n > 1+3+3 {
+		t.Fatalf("seq 1 was posted %d times, want 4 to 7 (the first, up to 3 ahead, 3 by the writer)", n)
 	}
-	if got := pub.Stats().Retries; got != 3 {
-		t.Fatalf("Retries = %d, want 3", got)
+	if got := pub.Stats().Retries; got != int64(n-1) {
+		t.Fatalf("Retries = %d, want %d (every POST after the first)", got, n-1)
 	}
 	// The publisher goes on with the next seq.
 	if _, err := pub.Write(ctx, strings.NewReader("two")); err != nil {
@@ -189,5 +221,46 @@ func TestAPublisherGivesUpOnASegmentAfterItsRetriesWhetherOrNotTheyRanAhead(t *t
 	}
 	if resp, body := do(t, "GET", base+"/ch/2", nil); resp.StatusCode != 200 || body != "two" {
 		t.Fatalf("GET seq 2: %d %q", resp.StatusCode, body)
+	}
+}
+
+func TestAnOutageThatOutlastsTheRetriesAheadDoesNotCostTheSegmentItsOwn(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	srv := NewServer(ServerConfig{Logger: discardLogger()})
+	if err := srv.CreateChannel("ch", ContentTypeMPEGTS); err != nil {
+		t.Fatal(err)
+	}
+	// POSTs of seq 1 get 503 for 150 ms; seq 0 takes 400 ms to write, so
+	// the retries ahead (10-ms back-off) are spent inside the outage.
+	var until atomic.Int64
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && r.URL.Path == "/ch/1" && time.Now().UnixNano() < until.Load() {
+			http.Error(w, "overloaded", http.StatusServiceUnavailable)
+			return
+		}
+		srv.ServeHTTP(w, r)
+	}))
+	defer func() { srv.Close(); hs.Close() }()
+	until.Store(time.Now().Add(150 * time.Millisecond).UnixNano())
+	pub, err := NewPublisher(ctx, PublisherConfig{URL: hs.URL + "/ch", MaxRetries: 3, RetryBackoff: 10 * time.Millisecond, Logger: discardLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close(context.Background())
+	w, err := pub.Next(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write([]byte("zero"))
+	time.Sleep(400 * time.Millisecond) // the encoder makes the rest of seq 0
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pub.Write(ctx, strings.NewReader("one")); err != nil {
+		t.Fatalf("seq 1, written 250 ms after a 150-ms outage ended: %v (stats %+v)", err, pub.Stats())
+	}
+	if st := pub.Stats(); st.Segments != 2 || st.Lost != 0 {
+		t.Fatalf("stats %+v, want both segments accepted", st)
 	}
 }

@@ -44,9 +44,13 @@ type SubscriberConfig struct {
 	// Start is where reading begins; the zero value waits for the next
 	// segment (-1). The processor reads its input from SeqCurrent (-2).
 	Start Start
-	// MaxRetries is how many failures in a row (transport errors, 5xx, a
-	// 470 that names no newer segment) Next tolerates before it returns the
-	// error. It defaults to 5; a negative value disables retries.
+	// MaxRetries is how many failures in a row (transport errors, 5xx,
+	// 429, a 470 that names no newer segment) Next tolerates before it
+	// returns the error. It defaults to 5; a negative value disables
+	// retries. The GET for a segment is made ahead, while the one before
+	// arrives, and retried at once when it fails; if those retries run out
+	// it is made once more when the segment is due, with MaxRetries of its
+	// own.
 	MaxRetries int
 	// RetryBackoff is the pause before the first retry; it doubles each
 	// time, up to 5 s. It defaults to 300 ms.
@@ -109,6 +113,8 @@ type Subscriber struct {
 // get is one GET in flight.
 type get struct {
 	seq    int64
+	ahead  bool // made before Next asked for the segment
+	gaveUp bool // its retries ran out on failures a retry might cure
 	cancel context.CancelFunc
 	done   chan struct{}
 	resp   *http.Response
@@ -187,9 +193,9 @@ func (s *Subscriber) dropPendingLocked() {
 // up to MaxRetries times: the GET for a segment is made while the one
 // before it is still arriving, so a failure of it is found and retried
 // before the segment is needed instead of when Next asks for it.
-func (s *Subscriber) startGet(seq int64) *get {
+func (s *Subscriber) startGet(seq int64, ahead bool) *get {
 	ctx, cancel := context.WithCancel(s.ctx)
-	g := &get{seq: seq, cancel: cancel, done: make(chan struct{})}
+	g := &get{seq: seq, ahead: ahead, cancel: cancel, done: make(chan struct{})}
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
@@ -202,7 +208,11 @@ func (s *Subscriber) startGet(seq int64) *get {
 				return
 			}
 			g.resp, g.err = s.client.Do(req)
-			if attempt > s.cfg.MaxRetries || !s.worthRetrying(ctx, g.resp, g.err) {
+			if !s.worthRetrying(ctx, g.resp, g.err) {
+				return
+			}
+			if attempt > s.cfg.MaxRetries {
+				g.gaveUp = s.cfg.MaxRetries > 0 // none at all when retries are off
 				return
 			}
 			s.log.Debug("retrying", "seq", seq, "attempt", attempt, "err", g.err, "status", status(g.resp))
@@ -257,7 +267,7 @@ func (s *Subscriber) Next(ctx context.Context) (*Segment, error) {
 		g := s.pending
 		if g == nil || g.seq != s.seq {
 			s.dropPendingLocked()
-			g = s.startGet(s.seq)
+			g = s.startGet(s.seq, false)
 			s.pending = g
 		}
 		s.mu.Unlock()
@@ -271,6 +281,16 @@ func (s *Subscriber) Next(ctx context.Context) (*Segment, error) {
 		}
 		s.mu.Lock()
 		if s.pending != g { // SetSeq or Close raced with us
+			s.mu.Unlock()
+			continue
+		}
+		if g.ahead && g.gaveUp {
+			// The GET made ahead used up its retries, mostly before the
+			// segment was due: ask again with retries of its own, as the
+			// outage it met may be over.
+			s.dropPendingLocked()
+			s.retries.Add(1)
+			s.pending = s.startGet(s.seq, false)
 			s.mu.Unlock()
 			continue
 		}
@@ -363,7 +383,7 @@ func (s *Subscriber) handleLocked(g *get) (seg *Segment, retry bool, err error) 
 	}
 	s.seen = true
 	s.seq = served + 1
-	s.pending = s.startGet(s.seq)
+	s.pending = s.startGet(s.seq, true)
 	s.segments.Add(1)
 	return &Segment{Seq: served, Latest: latest, ContentType: resp.Header.Get("Content-Type"), body: resp.Body}, false, nil
 }
