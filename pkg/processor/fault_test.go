@@ -195,6 +195,33 @@ func TestFault(t *testing.T) {
 		res.figure(t, "output_drops_posts", "recovered")
 	})
 
+	t.Run("output_stalls", func(t *testing.T) {
+		// POST out/1 is never answered (the server holds it for a
+		// minute). The encoder goes on, its segments queuing behind seq
+		// 1; at the end of the input the stop gives them StopTimeout,
+		// then drops them and closes the publisher, which cancels the
+		// stalled POST. The stream ends; before the output queue it
+		// hung for as long as the server held the POST.
+		res := runFault(t, faultCase{name: "output_stalls", unsentLost: true,
+			cfg:       processor.Config{StopTimeout: time.Second},
+			outFaults: []trickleserver.Fault{{Method: "POST", Channel: "out", Seq: at(1), Latency: time.Minute}}})
+		// (The POST opened ahead for seq 2, cancelled with the rest, may
+		// show on the server as a failed seq too.)
+		if c := res.c; !slices.Equal(res.outSeqs, []int64{0}) || !slices.Contains(res.outLost, 1) || c.SegmentsOut != 1 || c.SegmentsLost < 2 {
+			t.Errorf("output seqs sent %v, lost %v (counted %d lost): want seq 0 sent, seq 1 lost and the segments queued behind it counted lost",
+				res.outSeqs, res.outLost, c.SegmentsLost)
+		}
+		everyFedFrameDecoded(t, res)
+		everyDecodedFrameOut(t, res)
+		// StopTimeout for the queue, up to 1 s for its abort, StopTimeout
+		// for the publisher's Close: about 3 s.
+		if res.endedAfterInput > 10*time.Second {
+			t.Errorf("the stream ended %v after its input, want the stop's bounds (about 3 s)", res.endedAfterInput)
+		}
+		t.Logf("output_stalls: the stream ended %d ms after its input", res.endedAfterInput.Milliseconds())
+		res.figure(t, "output_stalls", "stop bounded")
+	})
+
 	t.Run("control_garbage", func(t *testing.T) {
 		// The control channel carries a message that is not JSON, then a
 		// valid one: the first is skipped, the second applied.
