@@ -3,6 +3,7 @@ package trickle
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -63,21 +64,47 @@ func newFlakyServer(t *testing.T, method, path string, fail int) (*flakyFront, s
 	return f, hs.URL
 }
 
-func TestASubscriberRetriesAFailedRequestMadeAheadBeforeTheSegmentIsAskedFor(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	front, base := newFlakyServer(t, http.MethodGet, "/ch/1", 2)
-	if resp, _ := do(t, "POST", base+"/ch/0", strings.NewReader("zero")); resp.StatusCode != 200 {
-		t.Fatalf("POST seq 0: %d", resp.StatusCode)
-	}
-	sub, err := NewSubscriber(SubscriberConfig{URL: base + "/ch", Start: StartAt(0), RetryBackoff: 10 * time.Millisecond, Logger: discardLogger()})
+// subscribedPastSeq0 runs a server whose first fail GETs of seq 1 get
+// 503, with seq 0 written, and a subscriber that has read seq 0: the GET
+// for seq 1 is under way, made ahead.
+func subscribedPastSeq0(t *testing.T, ctx context.Context, fail, maxRetries int, backoff time.Duration) (*flakyFront, string, *Subscriber) {
+	t.Helper()
+	front, base := newFlakyServer(t, http.MethodGet, "/ch/1", fail)
+	postSeq(t, base, 0, "zero")
+	sub, err := NewSubscriber(SubscriberConfig{URL: base + "/ch", Start: StartAt(0), MaxRetries: maxRetries, RetryBackoff: backoff, Logger: discardLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer sub.Close()
+	t.Cleanup(func() { sub.Close() })
 	if seq, body := readSegment(t, ctx, sub); seq != 0 || body != "zero" {
 		t.Fatalf("first segment: seq %d %q", seq, body)
 	}
+	return front, base, sub
+}
+
+// readSeq1 writes seq 1, reads it and checks how many GETs it took.
+func readSeq1(t *testing.T, ctx context.Context, front *flakyFront, base string, sub *Subscriber, wantGets int) {
+	t.Helper()
+	postSeq(t, base, 1, "one")
+	if seq, body := readSegment(t, ctx, sub); seq != 1 || body != "one" {
+		t.Fatalf("second segment: seq %d %q", seq, body)
+	}
+	if n := front.seen("GET /ch/1"); n != wantGets {
+		t.Fatalf("seq 1 was asked for %d times, want %d", n, wantGets)
+	}
+}
+
+func postSeq(t *testing.T, base string, seq int, body string) {
+	t.Helper()
+	if resp, _ := do(t, "POST", fmt.Sprintf("%s/ch/%d", base, seq), strings.NewReader(body)); resp.StatusCode != 200 {
+		t.Fatalf("POST seq %d: %d", seq, resp.StatusCode)
+	}
+}
+
+func TestASubscriberRetriesAFailedRequestMadeAheadBeforeTheSegmentIsAskedFor(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	front, base, sub := subscribedPastSeq0(t, ctx, 2, 0, 10*time.Millisecond)
 	// Next has not been called again: the two refusals of the GET made
 	// ahead for seq 1 must be retried on their own, the third GET left
 	// waiting on the server for the segment to start.
@@ -85,31 +112,14 @@ func TestASubscriberRetriesAFailedRequestMadeAheadBeforeTheSegmentIsAskedFor(t *
 	if got := sub.Stats().Retries; got != 2 {
 		t.Fatalf("Retries = %d before the segment was asked for, want 2", got)
 	}
-	if resp, _ := do(t, "POST", base+"/ch/1", strings.NewReader("one")); resp.StatusCode != 200 {
-		t.Fatalf("POST seq 1: %d", resp.StatusCode)
-	}
-	if seq, body := readSegment(t, ctx, sub); seq != 1 || body != "one" {
-		t.Fatalf("second segment: seq %d %q", seq, body)
-	}
-	if n := front.seen("GET /ch/1"); n != 3 {
-		t.Fatalf("seq 1 was asked for %d times, want 3 (nothing asked again after it arrived)", n)
-	}
+	readSeq1(t, ctx, front, base, sub, 3) // nothing asked again after it arrived
 }
 
 func TestASubscriberGivesUpAfterTheRetriesAheadAndItsOwn(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	front, base := newFlakyServer(t, http.MethodGet, "/ch/1", 100)
-	if resp, _ := do(t, "POST", base+"/ch/0", strings.NewReader("zero")); resp.StatusCode != 200 {
-		t.Fatalf("POST seq 0: %d", resp.StatusCode)
-	}
-	sub, err := NewSubscriber(SubscriberConfig{URL: base + "/ch", Start: StartAt(0), MaxRetries: 3, RetryBackoff: time.Millisecond, Logger: discardLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sub.Close()
-	readSegment(t, ctx, sub)
-	_, err = sub.Next(ctx)
+	front, _, sub := subscribedPastSeq0(t, ctx, 100, 3, time.Millisecond)
+	_, err := sub.Next(ctx)
 	var he *HTTPError
 	if !errors.As(err, &he) || he.Code != http.StatusServiceUnavailable {
 		t.Fatalf("Next after the retries = %v, want the 503", err)
@@ -127,27 +137,10 @@ func TestASubscriberGivesUpAfterTheRetriesAheadAndItsOwn(t *testing.T) {
 func TestASubscriberAsksAgainWhenItsRetriesAheadRanOutBeforeTheSegmentWasDue(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	front, base := newFlakyServer(t, http.MethodGet, "/ch/1", 3)
-	if resp, _ := do(t, "POST", base+"/ch/0", strings.NewReader("zero")); resp.StatusCode != 200 {
-		t.Fatalf("POST seq 0: %d", resp.StatusCode)
-	}
-	sub, err := NewSubscriber(SubscriberConfig{URL: base + "/ch", Start: StartAt(0), MaxRetries: 2, RetryBackoff: time.Millisecond, Logger: discardLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sub.Close()
-	readSegment(t, ctx, sub)
+	front, base, sub := subscribedPastSeq0(t, ctx, 3, 2, time.Millisecond)
 	// The first GET and both its retries fail while seq 0 is read.
 	waitFor(t, "the GET made ahead gives up", func() bool { return front.seen("GET /ch/1") == 3 })
-	if resp, _ := do(t, "POST", base+"/ch/1", strings.NewReader("one")); resp.StatusCode != 200 {
-		t.Fatalf("POST seq 1: %d", resp.StatusCode)
-	}
-	if seq, body := readSegment(t, ctx, sub); seq != 1 || body != "one" {
-		t.Fatalf("second segment: seq %d %q", seq, body)
-	}
-	if n := front.seen("GET /ch/1"); n != 4 {
-		t.Fatalf("seq 1 was asked for %d times, want 4 (3 ahead, 1 when due)", n)
-	}
+	readSeq1(t, ctx, front, base, sub, 4) // 3 ahead, 1 when due
 }
 
 func TestAPublisherRetriesARefusedPOSTOpenedAheadWhileTheSegmentBeforeIsWritten(t *testing.T) {
