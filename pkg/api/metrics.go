@@ -99,6 +99,7 @@ type collector struct {
 	// ended, by outcome.
 	frameOutcomes   *prometheus.Desc
 	framesInFlight  *prometheus.Desc
+	outputBuffered  *prometheus.Desc
 	framesAdded     *prometheus.Desc
 	inputSegments   *prometheus.Desc
 	outputSegments  *prometheus.Desc
@@ -140,10 +141,11 @@ func newCollector(b Backend, cfg Config, log *slog.Logger) *collector {
 		frameOutcomes: d("frame_outcomes_total", "Where frames ended, by media and outcome: out (encoded), skipped (queue or lag), dropped (by the handler), lost (encoder, device or a timed-out handler), capped (by the frame-rate cap, before frames_in_total). out+skipped+dropped+lost+in_flight = frames_in_total (+ frames_added_total for audio).",
 			"media", "outcome"),
 		framesInFlight: d("frames_in_flight", "Frames in the queues and workers now; 0 once a stream has ended.", "media"),
+		outputBuffered: d("output_buffered_bytes", "Encoded output waiting for the publish server now, in bytes (bounded by the output buffer); 0 once a stream has ended.", nil...),
 		framesAdded:    d("frames_added_total", "Audio frames a handler returned beyond one per input frame.", "media"),
 		inputSegments: d("input_segment_outcomes_total", "Input segments by outcome: decoded, corrupt (failed or partly rejected by the decoder, or stalled), lost (seqs never read).",
 			"outcome"),
-		outputSegments:  d("output_segment_outcomes_total", "Output segments by outcome: sent (accepted whole), lost (failed part-way).", "outcome"),
+		outputSegments:  d("output_segment_outcomes_total", "Output segments by outcome: sent (accepted whole), lost (failed part-way, refused after the retries, or dropped unsent when the output buffer overflowed or a stop gave up on it).", "outcome"),
 		decodeErrors:    d("decode_errors_total", "Input packets and pictures the decoder rejected.", nil...),
 		inputStalls:     d("input_stalls_total", "Input segments abandoned after no byte came for the stall timeout.", nil...),
 		handlerTimeouts: d("handler_timeouts_total", "Handler calls that overran the handler timeout.", nil...),
@@ -157,7 +159,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 		c.buildInfo, c.state, c.activeStreams, c.fps, c.framesIn, c.framesOut,
 		c.framesSkipped, c.framesFailed, c.framesDropped, c.segments, c.segmentBytes,
 		c.corrupt, c.encodeErrors, c.segmentsLost, c.eventsDropped, c.dataDropped, c.device,
-		c.frameOutcomes, c.framesInFlight, c.framesAdded, c.inputSegments, c.outputSegments,
+		c.frameOutcomes, c.framesInFlight, c.outputBuffered, c.framesAdded, c.inputSegments, c.outputSegments,
 		c.decodeErrors, c.inputStalls, c.handlerTimeouts, c.sideFailed,
 	} {
 		ch <- d
@@ -248,6 +250,7 @@ func (c *collector) collectAccounting(ch chan<- prometheus.Metric, n processor.C
 	}
 	ch <- prometheus.MustNewConstMetric(c.framesInFlight, prometheus.GaugeValue, float64(n.VideoInFlight), "video")
 	ch <- prometheus.MustNewConstMetric(c.framesInFlight, prometheus.GaugeValue, float64(n.AudioInFlight), "audio")
+	ch <- prometheus.MustNewConstMetric(c.outputBuffered, prometheus.GaugeValue, float64(n.OutputBuffered))
 	counter(c.framesAdded, n.AudioAdded, "audio")
 	counter(c.inputSegments, n.SegmentsIn-min(n.CorruptInput, n.SegmentsIn), "decoded")
 	counter(c.inputSegments, n.CorruptInput, "corrupt")

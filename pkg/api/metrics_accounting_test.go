@@ -17,7 +17,7 @@ func TestMetricsExportWhereEveryFrameAndSegmentEnded(t *testing.T) {
 		VideoIn: 100, VideoOut: 80, VideoSkipped: 9, VideoDropped: 4, VideoLost: 2, VideoInFlight: 5, VideoCapped: 20,
 		AudioIn: 50, AudioAdded: 3, AudioOut: 47, AudioSkipped: 1, AudioDropped: 2, AudioLost: 1, AudioInFlight: 2,
 		SegmentsIn: 10, CorruptInput: 3, InputSegmentsLost: 2, SegmentsOut: 6, SegmentsLost: 1,
-		DecodeErrors: 17, InputStalls: 1, HandlerTimeouts: 4, EventsFailed: 5, DataFailed: 6,
+		DecodeErrors: 17, InputStalls: 1, HandlerTimeouts: 4, EventsFailed: 5, DataFailed: 6, OutputBuffered: 4096,
 	}
 	if c.VideoOut+c.VideoSkipped+c.VideoDropped+c.VideoLost+c.VideoInFlight != c.VideoIn ||
 		c.AudioOut+c.AudioSkipped+c.AudioDropped+c.AudioLost+c.AudioInFlight != c.AudioIn+c.AudioAdded {
@@ -37,6 +37,7 @@ func TestMetricsExportWhereEveryFrameAndSegmentEnded(t *testing.T) {
 		`gotrickle_frame_outcomes_total{media="audio",outcome="lost"} 1`,
 		`gotrickle_frames_in_flight{media="video"} 5`,
 		`gotrickle_frames_in_flight{media="audio"} 2`,
+		`gotrickle_output_buffered_bytes 4096`,
 		`gotrickle_frames_added_total{media="audio"} 3`,
 		`gotrickle_frames_dropped_total{media="audio"} 2`,
 		`gotrickle_input_segment_outcomes_total{outcome="decoded"} 7`,

@@ -37,6 +37,9 @@ func (s *stream) counters() Counters {
 	out.SegmentsIn, out.BytesIn, out.InputSegmentsLost = c.segmentsIn.Load(), c.bytesIn.Load(), c.inputLost.Load()
 	out.VideoInFlight = out.VideoIn - (out.VideoOut + out.VideoSkipped + out.VideoDropped + out.VideoLost)
 	out.AudioInFlight = out.AudioIn + out.AudioAdded - (out.AudioOut + out.AudioSkipped + out.AudioDropped + out.AudioLost)
+	if s.egress != nil {
+		out.OutputBuffered = uint64(s.egress.heldBytes())
+	}
 	s.deviceCounters(&out)
 	return out
 }

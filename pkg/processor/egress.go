@@ -178,7 +178,7 @@ func (e *egress) abandon() {
 	e.wake.Broadcast()
 }
 
-// heldBytes is the buffer's fill, for tests.
+// heldBytes is the buffer's fill (Counters.OutputBuffered).
 func (e *egress) heldBytes() int {
 	e.mu.Lock()
 	defer e.mu.Unlock()

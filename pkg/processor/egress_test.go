@@ -181,6 +181,9 @@ func TestTheEncoderDoesNotWaitWhileTheNetworkIsStalled(t *testing.T) {
 	if c := ctr.segmentsOut.Load(); c != 0 {
 		t.Fatalf("%d segments counted out while the network was stalled", c)
 	}
+	if n := e.heldBytes(); n != len("one")+len("two")+len("three") {
+		t.Fatalf("%d bytes held while the network was stalled, want all 11 written", n)
+	}
 	pub.unblock()
 	if err := e.close(context.Background()); err != nil {
 		t.Fatal(err)

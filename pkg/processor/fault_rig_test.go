@@ -715,6 +715,9 @@ func checkAccounting(t *testing.T, res faultResult) {
 	if c.SegmentsIn+c.InputSegmentsLost > uint64(res.fedSegs) {
 		t.Errorf("%d input segments read + %d lost, more than the %d published", c.SegmentsIn, c.InputSegmentsLost, res.fedSegs)
 	}
+	if c.OutputBuffered != 0 {
+		t.Errorf("%d output bytes still buffered after the stream ended", c.OutputBuffered)
+	}
 	all := append(slices.Clone(res.outSeqs), res.outLost...)
 	slices.Sort(all)
 	for i, s := range all {

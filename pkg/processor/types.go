@@ -102,7 +102,9 @@ type Counters struct {
 	// EncodeErrors counts frames the encoder refused or that came when no
 	// encoder could start: they are neither sent nor skipped.
 	EncodeErrors uint64 `json:"encode_errors"`
-	// SegmentsLost counts output segments the server failed part-way
+	// SegmentsLost counts output segments the server failed part-way or
+	// refused after the retries, and those dropped before they were sent
+	// because Config.OutputBuffer overflowed or a stop gave up on them
 	// (not in SegmentsOut).
 	SegmentsLost  uint64 `json:"segments_lost"`
 	EventsDropped uint64 `json:"events_dropped"`
@@ -125,6 +127,9 @@ type Counters struct {
 	// workers now: 0 once a stream has ended.
 	VideoInFlight uint64 `json:"video_frames_in_flight"`
 	AudioInFlight uint64 `json:"audio_frames_in_flight"`
+	// OutputBuffered is encoded output waiting for the network now, in
+	// bytes (Config.OutputBuffer bounds it): 0 once a stream has ended.
+	OutputBuffered uint64 `json:"output_buffered_bytes"`
 	// DecodeErrors counts packets and pictures the decoder rejected (a
 	// corrupt input segment has at least one, or failed as a whole).
 	DecodeErrors uint64 `json:"decode_errors"`
