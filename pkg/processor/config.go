@@ -92,6 +92,12 @@ type Config struct {
 	// Counters.SegmentsLost. With no buffer the encoder writes straight to
 	// the POST and waits for it.
 	OutputBuffer int
+	// OutputStallTimeout is how long the publish server may take no bytes
+	// of an output segment, or leave its end unanswered, before the
+	// segment is given up (counted in Counters.SegmentsLost) and the next
+	// one sent (default 5 s; negative: wait for ever). It needs the output
+	// buffer (OutputBuffer not negative).
+	OutputStallTimeout time.Duration
 	// DataInterval is how often queued data items are sent (default
 	// 333 ms), DataKeepalive how long the data channel may stay silent
 	// before an empty batch goes out (default 25 s).
@@ -137,6 +143,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.OutputBuffer == 0 {
 		c.OutputBuffer = 16 << 20
+	}
+	if c.OutputStallTimeout == 0 {
+		c.OutputStallTimeout = 5 * time.Second
 	}
 	if c.DataInterval <= 0 {
 		c.DataInterval = 333 * time.Millisecond

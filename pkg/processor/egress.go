@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/gotrickle/gotrickle/pkg/trickle"
 )
@@ -14,6 +15,10 @@ import (
 // errOutputBackedUp is what the encoder's writes to a segment get once
 // that segment was dropped because the network fell too far behind.
 var errOutputBackedUp = errors.New("processor: the output is backed up: segment dropped")
+
+// errOutputStalled gives up a segment the server took nothing of, or did
+// not answer the end of, for Config.OutputStallTimeout.
+var errOutputStalled = errors.New("processor: the publish server made no progress for the output stall timeout")
 
 // errOutputAbandoned ends the segments a stop could not wait for.
 var errOutputAbandoned = errors.New("processor: the stop gave up on the output")
@@ -27,6 +32,9 @@ type segmentPublisher interface {
 type segmentWriter interface {
 	io.WriteCloser
 	Abort(cause error)
+	// Cancel ends a Write or Close blocked on the server, from another
+	// goroutine.
+	Cancel(cause error)
 }
 
 type tricklePublisher struct{ p *trickle.Publisher }
@@ -52,10 +60,15 @@ func (t tricklePublisher) Next(ctx context.Context) (segmentWriter, error) {
 // it stands), the segment is counted lost, and the encoder's later writes
 // to it fail, so it moves on to its next segment, which starts at a
 // keyframe and goes out clean.
+//
+// A segment the server takes no bytes of, or does not answer the end of,
+// for stall (Config.OutputStallTimeout) is given up (lost), so that one
+// stuck POST cannot hold the output for ever.
 type egress struct {
 	pub       segmentPublisher
 	ctx       context.Context
 	limit     int
+	stall     time.Duration // <= 0: wait for ever
 	ctr       *counters
 	firstByte func()
 	log       *slog.Logger
@@ -78,8 +91,8 @@ type queuedSegment struct {
 	err     error // why the encoder's writes are refused, once they are
 }
 
-func newEgress(ctx context.Context, pub segmentPublisher, limit int, ctr *counters, firstByte func(), log *slog.Logger) *egress {
-	e := &egress{pub: pub, ctx: ctx, limit: limit, ctr: ctr, firstByte: firstByte, log: log, done: make(chan struct{})}
+func newEgress(ctx context.Context, pub segmentPublisher, limit int, stall time.Duration, ctr *counters, firstByte func(), log *slog.Logger) *egress {
+	e := &egress{pub: pub, ctx: ctx, limit: limit, stall: stall, ctr: ctr, firstByte: firstByte, log: log, done: make(chan struct{})}
 	e.wake = sync.NewCond(&e.mu)
 	go e.run()
 	return e
@@ -248,7 +261,9 @@ func (e *egress) send(q *queuedSegment, first *bool) {
 	for {
 		for _, c := range chunks {
 			if werr == nil {
+				disarm := e.watch(w)
 				n, err := w.Write(c)
+				disarm()
 				e.ctr.bytesOut.Add(uint64(n))
 				if n > 0 && *first {
 					*first = false
@@ -266,9 +281,11 @@ func (e *egress) send(q *queuedSegment, first *bool) {
 			e.lost(dropped)
 			return
 		case dropped != nil || ended:
+			disarm := e.watch(w)
 			if err := w.Close(); werr == nil {
 				werr = err
 			}
+			disarm()
 			if werr != nil {
 				e.lost(werr)
 			} else {
@@ -289,6 +306,17 @@ func (e *egress) drain(q *queuedSegment) {
 	for !q.ended && q.dropped == nil {
 		e.wake.Wait()
 	}
+}
+
+// watch cancels w if the call about to be made on it (a Write, or the
+// Close that waits for the server's answer) takes longer than the stall
+// timeout. The returned func disarms it.
+func (e *egress) watch(w segmentWriter) (disarm func()) {
+	if e.stall <= 0 {
+		return func() {}
+	}
+	t := time.AfterFunc(e.stall, func() { w.Cancel(errOutputStalled) })
+	return func() { t.Stop() }
 }
 
 func (e *egress) lost(err error) {

@@ -25,10 +25,12 @@ type fakePublisher struct {
 }
 
 type wireSegment struct {
-	p       *fakePublisher
-	buf     bytes.Buffer
-	closed  bool
-	aborted error
+	p         *fakePublisher
+	buf       bytes.Buffer
+	closed    bool
+	aborted   error
+	cancelled error
+	cancel    chan struct{} // closed by Cancel
 }
 
 func (f *fakePublisher) Next(context.Context) (segmentWriter, error) {
@@ -37,7 +39,7 @@ func (f *fakePublisher) Next(context.Context) (segmentWriter, error) {
 	if f.nextErr != nil {
 		return nil, f.nextErr
 	}
-	s := &wireSegment{p: f}
+	s := &wireSegment{p: f, cancel: make(chan struct{})}
 	f.segments = append(f.segments, s)
 	return s, nil
 }
@@ -66,7 +68,16 @@ func (s *wireSegment) Write(b []byte) (int, error) {
 	gate, werr := s.p.gate, s.p.writeErr
 	s.p.mu.Unlock()
 	if gate != nil {
-		<-gate
+		select {
+		case <-gate:
+		case <-s.cancel:
+		}
+	}
+	s.p.mu.Lock()
+	cancelled := s.cancelled
+	s.p.mu.Unlock()
+	if cancelled != nil {
+		return 0, cancelled
 	}
 	if werr != nil {
 		return 0, werr
@@ -86,6 +97,15 @@ func (s *wireSegment) Close() error {
 	return nil
 }
 
+func (s *wireSegment) Cancel(err error) {
+	s.p.mu.Lock()
+	defer s.p.mu.Unlock()
+	if s.cancelled == nil {
+		s.cancelled = err
+		close(s.cancel)
+	}
+}
+
 func (s *wireSegment) Abort(err error) {
 	s.p.mu.Lock()
 	defer s.p.mu.Unlock()
@@ -99,10 +119,14 @@ func (s *wireSegment) String() string {
 }
 
 func newTestEgress(t *testing.T, pub *fakePublisher, limit int) (*egress, *counters, *int) {
+	return newStallingEgress(t, pub, limit, -1)
+}
+
+func newStallingEgress(t *testing.T, pub *fakePublisher, limit int, stall time.Duration) (*egress, *counters, *int) {
 	t.Helper()
 	ctr := &counters{}
 	firsts := new(int)
-	e := newEgress(context.Background(), pub, limit, ctr, func() { *firsts++ }, quietLogger())
+	e := newEgress(context.Background(), pub, limit, stall, ctr, func() { *firsts++ }, quietLogger())
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -401,5 +425,51 @@ func TestWithoutAnOutputBufferTheEncoderWritesStraightToThePublisher(t *testing.
 				t.Errorf("video PTS out: %v, want %v", got, want)
 			}
 		})
+	}
+}
+
+func TestASegmentTheServerTakesNothingOfIsGivenUpAfterTheStallTimeout(t *testing.T) {
+	pub := &fakePublisher{}
+	e, ctr, _ := newStallingEgress(t, pub, 1<<20, 50*time.Millisecond)
+	pub.block()
+	if err := writeSegment(t, e, "stuck"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, func() bool { return ctr.segmentsLost.Load() == 1 })
+	pub.unblock()
+	if err := writeSegment(t, e, "next"); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	got := pub.sent()
+	if len(got) != 2 || !errors.Is(got[0].cancelled, errOutputStalled) || got[1].String() != "next" || got[1].cancelled != nil {
+		t.Fatalf("sent %v, want the stuck segment cancelled for the stall and the next one whole", got)
+	}
+	if ctr.segmentsOut.Load() != 1 || ctr.segmentsLost.Load() != 1 {
+		t.Errorf("out %d lost %d, want 1 and 1", ctr.segmentsOut.Load(), ctr.segmentsLost.Load())
+	}
+}
+
+func TestTimeTheEncoderTakesIsNotTakenForAStalledServer(t *testing.T) {
+	pub := &fakePublisher{}
+	e, ctr, _ := newStallingEgress(t, pub, 1<<20, 200*time.Millisecond)
+	w := e.segment()
+	// Each write is taken within the timeout, the whole segment well
+	// after it.
+	for range 5 {
+		io.WriteString(w, "part")
+		time.Sleep(100 * time.Millisecond)
+	}
+	w.Close()
+	if err := e.close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := pub.sent(); len(got) != 1 || got[0].String() != "partpartpartpartpart" || got[0].cancelled != nil {
+		t.Fatalf("sent %v, want the segment whole", got)
+	}
+	if ctr.segmentsOut.Load() != 1 {
+		t.Errorf("segments out %d, want 1", ctr.segmentsOut.Load())
 	}
 }

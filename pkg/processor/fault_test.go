@@ -198,12 +198,28 @@ func TestFault(t *testing.T) {
 	t.Run("output_stalls", func(t *testing.T) {
 		// POST out/1 is never answered (the server holds it for a
 		// minute). The encoder goes on, its segments queuing behind seq
-		// 1; at the end of the input the stop gives them StopTimeout,
-		// then drops them and closes the publisher, which cancels the
-		// stalled POST. The stream ends; before the output queue it
-		// hung for as long as the server held the POST.
-		res := runFault(t, faultCase{name: "output_stalls", unsentLost: true,
-			cfg:       processor.Config{StopTimeout: time.Second},
+		// 1, which is given up after OutputStallTimeout (1 s here, 5 s
+		// by default); the rest follow.
+		res := runFault(t, faultCase{name: "output_stalls",
+			cfg:       processor.Config{OutputStallTimeout: time.Second},
+			outFaults: []trickleserver.Fault{{Method: "POST", Channel: "out", Seq: at(1), Latency: time.Minute}}})
+		if c := res.c; !slices.Equal(res.outLost, []int64{1}) || c.SegmentsLost != 1 || len(res.outSeqs) < 3 {
+			t.Errorf("output seqs sent %v, lost %v (counted %d): want seq 1 lost and the stream published on", res.outSeqs, res.outLost, c.SegmentsLost)
+		}
+		everyFedFrameDecoded(t, res)
+		everyDecodedFrameOut(t, res)
+		recoversWithin(t, res, 4*time.Second)
+		res.figure(t, "output_stalls", "recovered")
+	})
+
+	t.Run("output_stalls_with_no_stall_timeout", func(t *testing.T) {
+		// As above with OutputStallTimeout off: the segments queue behind
+		// seq 1 until the end of the input; the stop gives them
+		// StopTimeout, then drops them and closes the publisher, which
+		// cancels the stalled POST. Before the output queue the encoder,
+		// and then the stop, waited as long as the server held the POST.
+		res := runFault(t, faultCase{name: "output_stalls_with_no_stall_timeout", unsentLost: true,
+			cfg:       processor.Config{StopTimeout: time.Second, OutputStallTimeout: -1},
 			outFaults: []trickleserver.Fault{{Method: "POST", Channel: "out", Seq: at(1), Latency: time.Minute}}})
 		// (The POST opened ahead for seq 2, cancelled with the rest, may
 		// show on the server as a failed seq too.)
@@ -218,8 +234,8 @@ func TestFault(t *testing.T) {
 		if res.endedAfterInput > 10*time.Second {
 			t.Errorf("the stream ended %v after its input, want the stop's bounds (about 3 s)", res.endedAfterInput)
 		}
-		t.Logf("output_stalls: the stream ended %d ms after its input", res.endedAfterInput.Milliseconds())
-		res.figure(t, "output_stalls", "stop bounded")
+		t.Logf("output_stalls_with_no_stall_timeout: the stream ended %d ms after its input", res.endedAfterInput.Milliseconds())
+		res.figure(t, "output_stalls_with_no_stall_timeout", "stop bounded")
 	})
 
 	t.Run("control_garbage", func(t *testing.T) {

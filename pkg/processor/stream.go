@@ -117,7 +117,8 @@ func newStream(p *Processor, req StartRequest, cfg streamConfig) (*stream, error
 	}
 	s.out = newOutput(s)
 	if s.pub != nil && p.cfg.OutputBuffer > 0 {
-		s.egress = newEgress(s.ctx, tricklePublisher{s.pub}, p.cfg.OutputBuffer, &s.ctr, s.firstSegmentSent, s.log)
+		s.egress = newEgress(s.ctx, tricklePublisher{s.pub}, p.cfg.OutputBuffer, p.cfg.OutputStallTimeout,
+			&s.ctr, s.firstSegmentSent, s.log)
 	}
 	s.lastProcessed.Store(time.Now().UnixNano())
 	s.applyBuiltins(req.Params)

@@ -102,10 +102,10 @@ type Counters struct {
 	// EncodeErrors counts frames the encoder refused or that came when no
 	// encoder could start: they are neither sent nor skipped.
 	EncodeErrors uint64 `json:"encode_errors"`
-	// SegmentsLost counts output segments the server failed part-way or
-	// refused after the retries, and those dropped before they were sent
-	// because Config.OutputBuffer overflowed or a stop gave up on them
-	// (not in SegmentsOut).
+	// SegmentsLost counts output segments the server failed part-way,
+	// refused after the retries or stalled on (Config.OutputStallTimeout),
+	// and those dropped before they were sent because Config.OutputBuffer
+	// overflowed or a stop gave up on them (not in SegmentsOut).
 	SegmentsLost  uint64 `json:"segments_lost"`
 	EventsDropped uint64 `json:"events_dropped"`
 	DataDropped   uint64 `json:"data_dropped"`

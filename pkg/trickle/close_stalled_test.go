@@ -3,6 +3,7 @@ package trickle
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"sync"
 	"testing"
@@ -44,34 +45,52 @@ func silentServer(t *testing.T) string {
 	return "http://" + ln.Addr().String()
 }
 
-func TestClosingAPublisherIsBoundedByItsContextWhenTheServerStalls(t *testing.T) {
-	cases := []struct {
-		name  string
-		bytes int // written before Close; enough to fill the socket buffers when large
-	}{
-		{"while a write is stuck on a full connection", 64 << 20},
-		{"while the last segment waits for an answer that never comes", 1 << 10},
+// stallCases are the two places a segment's writer waits on a stalled
+// server: a write, once the connection's buffers are full, and the end of
+// the segment, waiting for the answer.
+var stallCases = []struct {
+	name  string
+	bytes int // written: enough to fill the socket buffers when large
+}{
+	{"in a write stuck on a full connection", 64 << 20},
+	{"in a Close waiting for an answer that never comes", 1 << 10},
+}
+
+// stalledSegment starts a segment on a server that never reads or
+// answers.
+func stalledSegment(t *testing.T) (*Publisher, *SegmentWriter) {
+	t.Helper()
+	base := silentServer(t)
+	pub, err := NewPublisher(context.Background(), PublisherConfig{URL: base + "/ch", Logger: discardLogger()})
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			base := silentServer(t)
-			pub, err := NewPublisher(context.Background(), PublisherConfig{URL: base + "/ch", Logger: discardLogger()})
-			if err != nil {
-				t.Fatal(err)
-			}
-			w, err := pub.Next(context.Background())
-			if err != nil {
-				t.Fatal(err)
-			}
+	w, err := pub.Next(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pub, w
+}
+
+// writeAll writes n bytes to w in 1 MiB chunks.
+func writeAll(w io.Writer, n int) error {
+	chunk := make([]byte, 1<<20)
+	for sent := 0; sent < n; sent += len(chunk) {
+		if _, err := w.Write(chunk[:min(len(chunk), n-sent)]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func TestClosingAPublisherIsBoundedByItsContextWhenTheServerStalls(t *testing.T) {
+	for _, tc := range stallCases {
+		t.Run("while "+tc.name, func(t *testing.T) {
+			pub, w := stalledSegment(t)
 			writing := make(chan struct{})
 			go func() {
 				defer close(writing)
-				chunk := make([]byte, 1<<20)
-				for sent := 0; sent < tc.bytes; sent += len(chunk) {
-					if _, err := w.Write(chunk[:min(len(chunk), tc.bytes-sent)]); err != nil {
-						return
-					}
-				}
+				writeAll(w, tc.bytes)
 			}()
 			if tc.bytes < 1<<20 {
 				<-writing // the small write goes into the pipe's waiting request
@@ -94,6 +113,50 @@ func TestClosingAPublisherIsBoundedByItsContextWhenTheServerStalls(t *testing.T)
 			case <-writing:
 			case <-time.After(10 * time.Second):
 				t.Fatal("the stuck Write did not return once the publisher closed")
+			}
+		})
+	}
+}
+
+func TestCancellingASegmentStuckOnAStalledServerFreesItsWriter(t *testing.T) {
+	for _, tc := range stallCases {
+		t.Run(tc.name, func(t *testing.T) {
+			pub, w := stalledSegment(t)
+			defer func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+				defer cancel()
+				pub.Close(ctx)
+			}()
+			stalled := errors.New("no progress for the stall timeout")
+			result := make(chan error, 1)
+			go func() {
+				if err := writeAll(w, tc.bytes); err != nil {
+					result <- err
+					return
+				}
+				result <- w.Close()
+			}()
+			time.Sleep(1500 * time.Millisecond) // past Expect's 1-s wait: the body flows, then stalls
+			w.Cancel(stalled)
+			select {
+			case err := <-result:
+				if !errors.Is(err, stalled) {
+					t.Errorf("the stuck call returned %v, want the cancel's cause", err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("the stuck call did not return after Cancel")
+			}
+			if _, err := w.Write([]byte("more")); !errors.Is(err, stalled) {
+				t.Errorf("a write after Cancel = %v, want the cause", err)
+			}
+			if err := w.Close(); !errors.Is(err, stalled) {
+				t.Errorf("Close after Cancel = %v, want the cause", err)
+			}
+			if st := pub.Stats(); st.Lost != 1 {
+				t.Errorf("stats %+v, want the segment counted lost", st)
+			}
+			if seq := pub.Seq(); seq != 1 {
+				t.Errorf("the publisher's next seq is %d, want 1 (it moves on)", seq)
 			}
 		})
 	}

@@ -178,6 +178,42 @@ type SegmentWriter struct {
 	attempts int
 	err      error // sticky failure
 	done     bool
+
+	// cancelMu guards cancelled, and post for Cancel (post changes with
+	// both mu and cancelMu held), so that Cancel never waits on mu, which
+	// a call blocked on the server holds.
+	cancelMu  sync.Mutex
+	cancelled error
+}
+
+// failedDeleteTimeout bounds the DELETE that closes a failed segment on
+// the server: a server that answers at all does so at once, and one that
+// has stalled must not hold the writer up for long.
+const failedDeleteTimeout = 2 * time.Second
+
+// Cancel gives the segment up from another goroutine, typically because
+// the server has taken no byte of it, or not answered its end, for too
+// long: a Write or Close blocked on the server returns, and it and every
+// later call fail with an error wrapping cause. The segment then counts as
+// failed: closed on the server (DELETE) if bytes of it were sent, and lost.
+// The publisher goes on with the next seq.
+func (w *SegmentWriter) Cancel(cause error) {
+	if cause == nil {
+		cause = errors.New("cancelled")
+	}
+	w.cancelMu.Lock()
+	if w.cancelled == nil {
+		w.cancelled = fmt.Errorf("trickle: segment given up: %w", cause)
+	}
+	po := w.post
+	w.cancelMu.Unlock()
+	po.cancel()
+}
+
+func (w *SegmentWriter) cancelErr() error {
+	w.cancelMu.Lock()
+	defer w.cancelMu.Unlock()
+	return w.cancelled
 }
 
 // Seq returns the sequence number the segment is being written to. It can
@@ -202,6 +238,14 @@ func (w *SegmentWriter) Write(b []byte) (int, error) {
 	}
 	if len(b) == 0 {
 		return 0, nil
+	}
+	if c := w.cancelErr(); c != nil {
+		if w.sent > 0 {
+			return 0, w.failLocked(c)
+		}
+		w.err = c
+		w.post.abandon()
+		return 0, c
 	}
 	if err := w.p.streamGone(); err != nil {
 		// The server already told the POST ahead that the stream is gone:
@@ -245,6 +289,10 @@ func refusedWhole(err error) bool {
 // recoverLocked handles a POST that ended before any byte of the segment
 // was sent: retry the same seq, or move to the server's latest seq.
 func (w *SegmentWriter) recoverLocked(cause error, latest int64) error {
+	if c := w.cancelErr(); c != nil {
+		w.err = c
+		return c
+	}
 	if cause == nil {
 		// The server completed the seq as empty (e.g. it was closed while we
 		// waited); nothing of ours is in it, so the bytes need a new seq.
@@ -276,14 +324,23 @@ func (w *SegmentWriter) recoverLocked(cause error, latest int64) error {
 func (w *SegmentWriter) replaceLocked() {
 	w.post.abandon()
 	w.p.mu.Lock()
-	w.post = w.p.startPost(w.seq, 1) // the writer's own: never pending, never retried ahead
+	po := w.p.startPost(w.seq, 1) // the writer's own: never pending, never retried ahead
 	w.p.mu.Unlock()
+	w.cancelMu.Lock()
+	w.post = po
+	if w.cancelled != nil { // Cancel came while the old POST was replaced
+		po.cancel()
+	}
+	w.cancelMu.Unlock()
 	w.sent = 0
 }
 
 // failLocked records a failure after bytes were sent: the segment is
 // closed on the server so its readers are released, and counted as lost.
 func (w *SegmentWriter) failLocked(cause error) error {
+	if c := w.cancelErr(); c != nil {
+		cause = c // the request failed because it was cancelled
+	}
 	if cause == nil {
 		cause = errors.New("trickle: POST body was not fully sent")
 	}
@@ -293,7 +350,7 @@ func (w *SegmentWriter) failLocked(cause error) error {
 	// on a stalled server): that server would not answer the DELETE
 	// either.
 	if !errors.Is(cause, ErrStreamClosed) && !errors.Is(cause, ErrStreamNotFound) && w.p.ctx.Err() == nil {
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(w.p.ctx), 5*time.Second)
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(w.p.ctx), failedDeleteTimeout)
 		defer cancel()
 		if err := w.p.delete(ctx, w.post.url); errors.Is(err, ErrStreamNotFound) {
 			// The connection broke because the channel ended under the
@@ -356,7 +413,7 @@ func (w *SegmentWriter) Abort(cause error) {
 		w.post.pw.CloseWithError(cause)
 		<-w.post.done
 		w.err = fmt.Errorf("%w: seq %d after %d bytes: %w", ErrPartialSegment, w.seq, w.sent, cause)
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(w.p.ctx), 5*time.Second)
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(w.p.ctx), failedDeleteTimeout)
 		defer cancel()
 		_ = w.p.delete(ctx, w.post.url)
 	}
