@@ -92,11 +92,14 @@ type Config struct {
 	// Counters.SegmentsLost. With no buffer the encoder writes straight to
 	// the POST and waits for it.
 	OutputBuffer int
-	// OutputStallTimeout is how long the publish server may take no bytes
-	// of an output segment, or leave its end unanswered, before the
-	// segment is given up (counted in Counters.SegmentsLost) and the next
-	// one sent (default 5 s; negative: wait for ever). It needs the output
-	// buffer (OutputBuffer not negative).
+	// OutputStallTimeout is how long one write of an output segment to the
+	// publish server, or the wait for its answer to the segment's end, may
+	// take before the segment is given up (counted in
+	// Counters.SegmentsLost) and the next one sent (default 5 s; negative:
+	// wait for ever). A write includes the publisher's retries of a POST
+	// that sent nothing (1.75 s of back-off by default) and up to 1 s for
+	// the server's 100 Continue, so keep it well above 3 s. It needs the
+	// output buffer (OutputBuffer not negative).
 	OutputStallTimeout time.Duration
 	// DataInterval is how often queued data items are sent (default
 	// 333 ms), DataKeepalive how long the data channel may stay silent

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/http"
 	"sync"
 	"testing"
 	"time"
@@ -159,5 +160,45 @@ func TestCancellingASegmentStuckOnAStalledServerFreesItsWriter(t *testing.T) {
 				t.Errorf("the publisher's next seq is %d, want 1 (it moves on)", seq)
 			}
 		})
+	}
+}
+
+func TestCancellingASegmentEndsItsRetryPauseAndOpensNoMorePOSTs(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	front, base := newFlakyServer(t, http.MethodPost, "/ch/0", 100)
+	// The POST opened at NewPublisher is refused; its retry ahead and the
+	// writer's own wait 5 s first.
+	pub, err := NewPublisher(ctx, PublisherConfig{URL: base + "/ch", MaxRetries: 3, RetryBackoff: 5 * time.Second, Logger: discardLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Close(context.Background())
+	waitFor(t, "the first POST is refused", func() bool { return front.seen("POST /ch/0") == 1 })
+	w, err := pub.Next(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stalled := errors.New("stalled")
+	result := make(chan error, 1)
+	go func() {
+		_, err := w.Write([]byte("zero"))
+		result <- err
+	}()
+	time.Sleep(200 * time.Millisecond) // into the first pause
+	w.Cancel(stalled)
+	select {
+	case err := <-result:
+		if !errors.Is(err, stalled) {
+			t.Fatalf("Write = %v, want the cancel's cause", err)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("Write waited out the retry pause after Cancel")
+	}
+	if n := front.seen("POST /ch/0"); n != 1 {
+		t.Fatalf("seq 0 was posted %d times, want 1: no retry after Cancel", n)
+	}
+	if r := pub.Stats().Retries; r != 0 {
+		t.Fatalf("Retries = %d, want 0", r)
 	}
 }

@@ -189,7 +189,7 @@ func (p *Publisher) Next(ctx context.Context) (*SegmentWriter, error) {
 	// The retries made ahead (retryAhead) do not count against the
 	// segment's own: they ran before it was due, and an outage they
 	// outlasted may be over by now.
-	p.current = &SegmentWriter{p: p, post: po, seq: po.seq}
+	p.current = &SegmentWriter{p: p, post: po, seq: po.seq, cancelCh: make(chan struct{})}
 	return p.current, nil
 }
 
@@ -210,8 +210,9 @@ func (p *Publisher) Write(ctx context.Context, r io.Reader) (int64, error) {
 // Close ends the stream: a segment still being written is finished
 // properly, then the server closes the channel (DELETE {URL}) and its
 // readers see the end of the stream. The Publisher cannot be used
-// afterwards. ctx bounds the whole of it: past it, requests still in
-// flight (a stalled server) are cancelled and Close returns ctx's error.
+// afterwards. ctx bounds it: past it, requests still in flight (a stalled
+// server) are cancelled and Close returns ctx's error (the DELETE that
+// closes a last segment that failed may add up to 2 s).
 func (p *Publisher) Close(ctx context.Context) error {
 	p.mu.Lock()
 	if p.closed {

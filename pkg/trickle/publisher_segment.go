@@ -184,6 +184,7 @@ type SegmentWriter struct {
 	// a call blocked on the server holds.
 	cancelMu  sync.Mutex
 	cancelled error
+	cancelCh  chan struct{} // closed with cancelled set: ends a retry's back-off
 }
 
 // failedDeleteTimeout bounds the DELETE that closes a failed segment on
@@ -204,6 +205,7 @@ func (w *SegmentWriter) Cancel(cause error) {
 	w.cancelMu.Lock()
 	if w.cancelled == nil {
 		w.cancelled = fmt.Errorf("trickle: segment given up: %w", cause)
+		close(w.cancelCh)
 	}
 	po := w.post
 	w.cancelMu.Unlock()
@@ -311,12 +313,24 @@ func (w *SegmentWriter) recoverLocked(cause error, latest int64) error {
 		w.err = cause
 		return cause
 	}
-	w.p.retries.Add(1)
 	w.p.log.Debug("retrying segment", "seq", w.seq, "attempt", w.attempts, "cause", cause)
-	if err := backoff(w.p.ctx, w.p.cfg.RetryBackoff, w.attempts); err != nil {
+	ctx, stop := context.WithCancel(w.p.ctx)
+	defer stop()
+	go func() { // a Cancel ends the pause too
+		select {
+		case <-w.cancelCh:
+			stop()
+		case <-ctx.Done():
+		}
+	}()
+	if err := backoff(ctx, w.p.cfg.RetryBackoff, w.attempts); err != nil {
+		if c := w.cancelErr(); c != nil {
+			err = c
+		}
 		w.err = err
 		return err
 	}
+	w.p.retries.Add(1)
 	w.replaceLocked()
 	return nil
 }
@@ -338,7 +352,7 @@ func (w *SegmentWriter) replaceLocked() {
 // failLocked records a failure after bytes were sent: the segment is
 // closed on the server so its readers are released, and counted as lost.
 func (w *SegmentWriter) failLocked(cause error) error {
-	if c := w.cancelErr(); c != nil {
+	if c := w.cancelErr(); c != nil && (cause == nil || errors.Is(cause, context.Canceled)) {
 		cause = c // the request failed because it was cancelled
 	}
 	if cause == nil {
