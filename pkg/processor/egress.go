@@ -298,7 +298,7 @@ func (e *egress) send(q *queuedSegment, first *bool) {
 }
 
 // drain waits for the encoder to end a segment that is not sent, so that
-// its segment after it is not taken early. Its writes are refused, so
+// the segment after it is not taken early. Its writes are refused, so
 // nothing more piles up.
 func (e *egress) drain(q *queuedSegment) {
 	e.mu.Lock()
