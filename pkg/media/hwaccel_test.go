@@ -77,12 +77,8 @@ func TestCUDAThatCannotOpenFailsWithItsReason(t *testing.T) {
 	}
 }
 
-// Failed attempts to open CUDA leak no C memory. The test counts the C
-// heap's bytes in use (cHeapInUse), not RSS: RSS also moves with the Go
-// heap and with the OS threads the runtime starts, and on a machine with
-// more cores it grew 1.7 MiB over this loop with no leak behind it (the
-// project's CI, where an RSS bound of 1.5 MiB failed). goleak (TestMain)
-// checks the goroutines.
+// Failed attempts to open CUDA leak no C memory (cHeapGrowth says how
+// that is measured). goleak (TestMain) checks the goroutines.
 func TestFailedCUDAAttemptsKeepMemoryFlat(t *testing.T) {
 	if testing.Short() {
 		t.Skip("takes a few seconds")
@@ -91,29 +87,16 @@ func TestFailedCUDAAttemptsKeepMemoryFlat(t *testing.T) {
 		d.Close()
 		t.Skip("this machine opens CUDA")
 	}
-	attempt := func(n int) int64 {
-		for range n {
-			if _, err := NewDecoder(DecoderConfig{HWAccel: HWAccelCUDA}); !errors.Is(err, ErrHWAccel) {
-				t.Fatalf("got %v, want ErrHWAccel", err)
-			}
+	attempt := func() {
+		if _, err := NewDecoder(DecoderConfig{HWAccel: HWAccelCUDA}); !errors.Is(err, ErrHWAccel) {
+			t.Fatalf("got %v, want ErrHWAccel", err)
 		}
-		return cHeapInUse()
 	}
-	attempt(20000) // FFmpeg's, the loader's and the runtime's first allocations settle
-	// A leak grows the heap by the same amount in every window of
-	// attempts. What moves without one is per-thread state (a few hundred
-	// bytes for each OS thread the runtime starts) and allocations that
-	// settle: under -race with GOMAXPROCS=16 on 2 cores three windows
-	// grew 49, 14 and 4 KiB. So the test fails only when every
-	// window grows, by more than a leak of one 32-byte chunk (glibc's
-	// smallest) per eight attempts would add.
+	// Under -race with GOMAXPROCS=16 on 2 cores three windows grew 49, 14
+	// and 4 KiB; the test fails when every window grows by more than a
+	// leak of one 32-byte chunk (glibc's smallest) per eight attempts adds.
 	const windows, perWindow = 3, 40000
-	grown := make([]int64, windows)
-	last := attempt(0)
-	for i := range grown {
-		now := attempt(perWindow)
-		grown[i], last = now-last, now
-	}
+	grown := cHeapGrowth(20000, windows, perWindow, attempt)
 	t.Logf("C heap in use grew %v bytes in %d windows of %d failed attempts", grown, windows, perWindow)
 	if least := slices.Min(grown); least > 32*perWindow/8 {
 		t.Fatalf("C heap grew in every window of %d failed attempts, by %d bytes at least (%d per attempt): a leak", perWindow, least, least/perWindow)
