@@ -93,8 +93,8 @@ type Config struct {
 	// the POST and waits for it.
 	OutputBuffer int
 	// OutputStallTimeout is how long one write of an output segment to the
-	// publish server, or the wait for its answer to the segment's end, may
-	// take before the segment is given up (counted in
+	// publish server, the wait for its answer to the segment's end, or the
+	// abort of a segment dropped part-way, may take before the segment is given up (counted in
 	// Counters.SegmentsLost) and the next one sent (default 5 s; negative:
 	// wait for ever). A write includes the publisher's retries of a POST
 	// that sent nothing (1.75 s of back-off by default) and up to 1 s for

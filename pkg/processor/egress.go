@@ -277,7 +277,11 @@ func (e *egress) send(q *queuedSegment, first *bool) {
 		}
 		switch {
 		case dropped != nil && werr == nil:
+			// An abort waits for the POST to end, which a server that
+			// stopped reading never lets happen by itself.
+			disarm := e.watch(w)
 			w.Abort(dropped)
+			disarm()
 			e.lost(dropped)
 			return
 		case dropped != nil || ended:
@@ -308,9 +312,9 @@ func (e *egress) drain(q *queuedSegment) {
 	}
 }
 
-// watch cancels w if the call about to be made on it (a Write, or the
-// Close that waits for the server's answer) takes longer than the stall
-// timeout. The returned func disarms it.
+// watch cancels w if the call about to be made on it (a Write, the Close
+// that waits for the server's answer, or an Abort that waits for the POST
+// to end) takes longer than the stall timeout. The returned func disarms it.
 func (e *egress) watch(w segmentWriter) (disarm func()) {
 	if e.stall <= 0 {
 		return func() {}

@@ -22,6 +22,10 @@ type fakePublisher struct {
 	gate     chan struct{}
 	nextErr  error
 	writeErr error // every write fails with it
+	// abortHangs makes Abort wait for Cancel, as the real one waits for
+	// a POST whose bytes are stuck on a connection the server stopped
+	// reading.
+	abortHangs bool
 }
 
 type wireSegment struct {
@@ -108,8 +112,12 @@ func (s *wireSegment) Cancel(err error) {
 
 func (s *wireSegment) Abort(err error) {
 	s.p.mu.Lock()
-	defer s.p.mu.Unlock()
 	s.aborted = err
+	hangs := s.p.abortHangs
+	s.p.mu.Unlock()
+	if hangs {
+		<-s.cancel
+	}
 }
 
 func (s *wireSegment) String() string {
@@ -446,6 +454,41 @@ func TestASegmentTheServerTakesNothingOfIsGivenUpAfterTheStallTimeout(t *testing
 	got := pub.sent()
 	if len(got) != 2 || !errors.Is(got[0].cancelled, errOutputStalled) || got[1].String() != "next" || got[1].cancelled != nil {
 		t.Fatalf("sent %v, want the stuck segment cancelled for the stall and the next one whole", got)
+	}
+	if ctr.segmentsOut.Load() != 1 || ctr.segmentsLost.Load() != 1 {
+		t.Errorf("out %d lost %d, want 1 and 1", ctr.segmentsOut.Load(), ctr.segmentsLost.Load())
+	}
+}
+
+func TestAnAbortTheServerNeverLetsEndIsGivenUpAfterTheStallTimeout(t *testing.T) {
+	pub := &fakePublisher{abortHangs: true}
+	e, ctr, _ := newStallingEgress(t, pub, 8, 50*time.Millisecond)
+	w := e.segment()
+	if _, err := io.WriteString(w, "head"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, func() bool {
+		s := pub.sent()
+		return len(s) == 1 && s[0].String() == "head"
+	})
+	// Past the buffer: the segment is dropped and, its head being on the
+	// wire already, aborted; the abort hangs until the segment is given
+	// up.
+	if _, err := io.WriteString(w, "123456789"); !errors.Is(err, errOutputBackedUp) {
+		t.Fatalf("overflowing write = %v, want errOutputBackedUp", err)
+	}
+	w.Close()
+	if err := writeSegment(t, e, "next"); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := e.close(ctx); err != nil {
+		t.Fatalf("the egress is still stuck in the abort: %v", err)
+	}
+	got := pub.sent()
+	if len(got) != 2 || !errors.Is(got[0].aborted, errOutputBackedUp) || !errors.Is(got[0].cancelled, errOutputStalled) || got[1].String() != "next" {
+		t.Fatalf("sent %v, want the dropped segment aborted and given up, then the next one whole", got)
 	}
 	if ctr.segmentsOut.Load() != 1 || ctr.segmentsLost.Load() != 1 {
 		t.Errorf("out %d lost %d, want 1 and 1", ctr.segmentsOut.Load(), ctr.segmentsLost.Load())

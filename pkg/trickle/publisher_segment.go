@@ -194,8 +194,9 @@ const failedDeleteTimeout = 2 * time.Second
 
 // Cancel gives the segment up from another goroutine, typically because
 // the server has taken no byte of it, or not answered its end, for too
-// long: a Write or Close blocked on the server returns, and it and every
-// later call fail with an error wrapping cause. The segment then counts as
+// long: a Write, Close or Abort blocked on the server returns, and every
+// later call fails with an error wrapping cause (as does the Write or
+// Close that was blocked). The segment then counts as
 // failed: closed on the server (DELETE) if bytes of it were sent, and lost.
 // The publisher goes on with the next seq.
 func (w *SegmentWriter) Cancel(cause error) {
@@ -412,7 +413,9 @@ func (w *SegmentWriter) Close() error {
 }
 
 // Abort abandons the segment: the server closes it where it stands and the
-// publisher moves on to the next seq.
+// publisher moves on to the next seq. It waits for the POST to end, which
+// bytes stuck on a connection the server stopped reading put off until
+// the publisher closes or Cancel is called.
 func (w *SegmentWriter) Abort(cause error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
