@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"sync"
 	"testing"
 	"time"
@@ -200,5 +201,55 @@ func TestCancellingASegmentEndsItsRetryPauseAndOpensNoMorePOSTs(t *testing.T) {
 	}
 	if r := pub.Stats().Retries; r != 0 {
 		t.Fatalf("Retries = %d, want 0", r)
+	}
+}
+
+// A last segment that failed part-way is closed on the server with a
+// DELETE; a server that leaves that unanswered must not hold Close past
+// its context either (the DELETE's own bound is 2 s).
+func TestClosingAPublisherIsBoundedByItsContextWhileAFailedSegmentIsDeleted(t *testing.T) {
+	deleting := make(chan struct{}, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		switch r.Method {
+		case http.MethodPost:
+			io.Copy(io.Discard, r.Body)
+			http.Error(rw, "failed after the body", http.StatusInternalServerError)
+		case http.MethodDelete:
+			select {
+			case deleting <- struct{}{}:
+			default:
+			}
+			<-r.Context().Done()
+		}
+	}))
+	defer srv.Close()
+	pub, err := NewPublisher(context.Background(), PublisherConfig{URL: srv.URL + "/ch", Logger: discardLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := pub.Next(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Write([]byte("the last segment")); err != nil {
+		t.Fatal(err)
+	}
+	const bound = 300 * time.Millisecond
+	ctx, cancel := context.WithTimeout(context.Background(), bound)
+	defer cancel()
+	start := time.Now()
+	err = pub.Close(ctx)
+	took := time.Since(start)
+	select {
+	case <-deleting:
+	default:
+		t.Fatal("the failed segment was not closed with DELETE: the case did not arise")
+	}
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Close = %v, want the context's deadline", err)
+	}
+	// Generous for a loaded machine, well short of the DELETE's 2 s.
+	if took > bound+time.Second {
+		t.Errorf("Close took %v with a %v context: it waited for the DELETE", took, bound)
 	}
 }

@@ -211,8 +211,8 @@ func (p *Publisher) Write(ctx context.Context, r io.Reader) (int64, error) {
 // properly, then the server closes the channel (DELETE {URL}) and its
 // readers see the end of the stream. The Publisher cannot be used
 // afterwards. ctx bounds it: past it, requests still in flight (a stalled
-// server) are cancelled and Close returns ctx's error (the DELETE that
-// closes a last segment that failed may add up to 2 s).
+// server, or the DELETE that closes a last segment that failed) are
+// cancelled and Close returns ctx's error.
 func (p *Publisher) Close(ctx context.Context) error {
 	p.mu.Lock()
 	if p.closed {

@@ -189,7 +189,8 @@ type SegmentWriter struct {
 
 // failedDeleteTimeout bounds the DELETE that closes a failed segment on
 // the server: a server that answers at all does so at once, and one that
-// has stalled must not hold the writer up for long.
+// has stalled must not hold the writer up for long. The publisher's end
+// (Close running out of time) cuts it shorter.
 const failedDeleteTimeout = 2 * time.Second
 
 // Cancel gives the segment up from another goroutine, typically because
@@ -365,7 +366,7 @@ func (w *SegmentWriter) failLocked(cause error) error {
 	// on a stalled server): that server would not answer the DELETE
 	// either.
 	if !errors.Is(cause, ErrStreamClosed) && !errors.Is(cause, ErrStreamNotFound) && w.p.ctx.Err() == nil {
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(w.p.ctx), failedDeleteTimeout)
+		ctx, cancel := context.WithTimeout(w.p.ctx, failedDeleteTimeout)
 		defer cancel()
 		if err := w.p.delete(ctx, w.post.url); errors.Is(err, ErrStreamNotFound) {
 			// The connection broke because the channel ended under the
@@ -430,7 +431,7 @@ func (w *SegmentWriter) Abort(cause error) {
 		w.post.pw.CloseWithError(cause)
 		<-w.post.done
 		w.err = fmt.Errorf("%w: seq %d after %d bytes: %w", ErrPartialSegment, w.seq, w.sent, cause)
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(w.p.ctx), failedDeleteTimeout)
+		ctx, cancel := context.WithTimeout(w.p.ctx, failedDeleteTimeout)
 		defer cancel()
 		_ = w.p.delete(ctx, w.post.url)
 	}
