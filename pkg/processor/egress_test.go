@@ -267,9 +267,10 @@ func TestASegmentThatOverflowsTheBufferIsDroppedWholeAndTheNextOneGoesOut(t *tes
 	}
 }
 
-func TestADroppedSegmentThatWasAlreadyOnTheWireIsAborted(t *testing.T) {
-	pub := &fakePublisher{}
-	e, ctr, _ := newTestEgress(t, pub, 8)
+// startOnTheWire starts a segment and waits until its first bytes,
+// "head", have been written to the publisher.
+func startOnTheWire(t *testing.T, e *egress, pub *fakePublisher) io.WriteCloser {
+	t.Helper()
 	w := e.segment()
 	if _, err := io.WriteString(w, "head"); err != nil {
 		t.Fatal(err)
@@ -278,6 +279,13 @@ func TestADroppedSegmentThatWasAlreadyOnTheWireIsAborted(t *testing.T) {
 		s := pub.sent()
 		return len(s) == 1 && s[0].String() == "head"
 	})
+	return w
+}
+
+func TestADroppedSegmentThatWasAlreadyOnTheWireIsAborted(t *testing.T) {
+	pub := &fakePublisher{}
+	e, ctr, _ := newTestEgress(t, pub, 8)
+	w := startOnTheWire(t, e, pub)
 	pub.block()
 	io.WriteString(w, "1234") // taken by the sender, stuck
 	eventually(t, func() bool { return e.heldBytes() == 4 })
@@ -463,14 +471,7 @@ func TestASegmentTheServerTakesNothingOfIsGivenUpAfterTheStallTimeout(t *testing
 func TestAnAbortTheServerNeverLetsEndIsGivenUpAfterTheStallTimeout(t *testing.T) {
 	pub := &fakePublisher{abortHangs: true}
 	e, ctr, _ := newStallingEgress(t, pub, 8, 50*time.Millisecond)
-	w := e.segment()
-	if _, err := io.WriteString(w, "head"); err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, func() bool {
-		s := pub.sent()
-		return len(s) == 1 && s[0].String() == "head"
-	})
+	w := startOnTheWire(t, e, pub)
 	// Past the buffer: the segment is dropped and, its head being on the
 	// wire already, aborted; the abort hangs until the segment is given
 	// up.
