@@ -145,10 +145,13 @@ func dataSegmentBody(items []string, idle, keepalive time.Duration) ([]byte, boo
 }
 
 // publishLoop sends a segment every interval when there is something to
-// send, and flushes the queue once more when Close is called.
+// send, and flushes the queue once more when Close is called. Each round
+// is timed from when the one before it began, not on a fixed beat: a
+// round run late (a busy machine) followed by one on the beat would send
+// two segments closer together than the interval (PROC-068).
 func (s *dataSender) publishLoop() {
 	defer close(s.done)
-	t := time.NewTicker(s.interval)
+	t := time.NewTimer(s.interval)
 	defer t.Stop()
 	last := time.Now()
 	failing := false
@@ -184,10 +187,12 @@ func (s *dataSender) publishLoop() {
 			}
 			return
 		case <-t.C:
+			began := time.Now()
 			items := s.take()
 			if body, ok := dataSegmentBody(items, time.Since(last), s.keepalive); ok {
 				publish(items, body)
 			}
+			t.Reset(s.interval - time.Since(began))
 		}
 	}
 }

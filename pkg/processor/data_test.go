@@ -122,6 +122,40 @@ func TestDataSenderBatchesEveryIntervalAndKeepsTheChannelAlive(t *testing.T) {
 	})
 }
 
+func TestDataSegmentsAreNeverCloserThanTheIntervalAfterASlowOne(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const interval = 333 * time.Millisecond
+		pub := newRecordingPublisher()
+		gate := make(chan struct{})
+		pub.gate = gate
+		s := startDataSender(pub, nil, interval, time.Hour, sideTestLogger())
+		s.Send("slow")
+		time.Sleep(interval)
+		synctest.Wait() // the first round is stuck in its Write
+		s.Send("b")
+		time.Sleep(350 * time.Millisecond) // past where the second round was due
+		close(gate)
+		synctest.Wait() // the second round runs late, at once
+		s.Send("c")
+		time.Sleep(interval + 10*time.Millisecond)
+		synctest.Wait()
+		if err := s.Close(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		pub.mu.Lock()
+		bodies, starts := pub.bodies, pub.starts
+		pub.mu.Unlock()
+		if len(bodies) != 3 {
+			t.Fatalf("published %q, want three segments", bodies)
+		}
+		for i := 1; i < len(starts); i++ {
+			if gap := starts[i].Sub(starts[i-1]); gap < interval {
+				t.Errorf("segments %d and %d began %v apart, less than the %v interval", i-1, i, gap, interval)
+			}
+		}
+	})
+}
+
 func TestDataSenderDropsTheOldestItemWhenThousandAreQueued(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		pub := newRecordingPublisher()

@@ -121,7 +121,8 @@ type recordingPublisher struct {
 
 	mu     sync.Mutex
 	bodies []string
-	times  []time.Time
+	times  []time.Time // when each Write ended
+	starts []time.Time // when each Write began
 	closed bool
 }
 
@@ -135,6 +136,9 @@ func (p *recordingPublisher) Write(ctx context.Context, r io.Reader) (int64, err
 		return 0, err
 	}
 	p.entered <- struct{}{}
+	p.mu.Lock()
+	p.starts = append(p.starts, time.Now())
+	p.mu.Unlock()
 	if p.gate != nil {
 		select {
 		case <-p.gate:
