@@ -113,7 +113,9 @@ func TestAHeaderFaultAddsHeadersToARealAnswer(t *testing.T) {
 }
 
 func TestALatencyFaultDelaysHandling(t *testing.T) {
-	const latency = 150 * time.Millisecond
+	// Long enough that an unmatched request answered without the delay
+	// comes in well under it, even on a loaded machine under -race.
+	const latency = 400 * time.Millisecond
 	h := newHarness(t, Config{Faults: []Fault{{Method: "GET", Seq: new(int64(0)), Latency: latency}}})
 	h.publish("zero")
 	t.Run("a matching request is answered no sooner than the latency", func(t *testing.T) {

@@ -17,8 +17,8 @@ import (
 func TestTheRecorderShowsSegmentsStreamedAsTheyAreWritten(t *testing.T) {
 	const (
 		chunks   = 4
-		pause    = 150 * time.Millisecond
-		firstMax = 50 * time.Millisecond // publisher's first byte in -> reader's first byte out
+		pause    = 250 * time.Millisecond // longer than firstMax: a chunk held back till the next one shows
+		firstMax = 150 * time.Millisecond // publisher's first byte in -> reader's first byte out
 	)
 	h := newHarness(t, Config{})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
