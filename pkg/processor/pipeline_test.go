@@ -1078,8 +1078,10 @@ func TestPipelineAudioHandlerResults(t *testing.T) {
 
 func TestPipelineWithheldResults(t *testing.T) {
 	t.Run("withheld frames pass through until FallbackAfter, then loading frames are sent", func(t *testing.T) {
-		const fallback = 400 * time.Millisecond
-		const margin = 100 * time.Millisecond
+		// Long enough that frames fed right after the last result reach
+		// the handler well before it, even on a loaded machine under -race.
+		const fallback = time.Second
+		const margin = 200 * time.Millisecond
 		type call struct {
 			pts   int64
 			since time.Duration // since the handler last returned a result
@@ -1488,10 +1490,11 @@ func TestPipelineSlowHandlerSkipsFrames(t *testing.T) {
 			maxLag = 50 * time.Millisecond
 			work   = 20 * time.Millisecond
 			// Age bound: MaxLag, plus one handler call that the newest frame
-			// may wait behind, plus slack for a loaded machine. Without
-			// skipping, the queue alone (24 frames × 20 ms) would let ages
-			// reach about 480 ms, and the 120 frames queue up for 2.4 s.
-			bound = maxLag + work + 100*time.Millisecond
+			// may wait behind, plus slack for a loaded machine under -race.
+			// Without skipping, the queue alone (48 frames × 20 ms) would
+			// let ages reach about 960 ms, and the 120 frames queue up for
+			// 2.4 s.
+			bound = maxLag + work + 250*time.Millisecond
 		)
 		var (
 			mu     sync.Mutex
@@ -1514,7 +1517,7 @@ func TestPipelineSlowHandlerSkipsFrames(t *testing.T) {
 			mu.Unlock()
 			time.Sleep(work)
 			return nil, nil
-		}}, Config{MaxLag: maxLag, VideoQueue: 24})
+		}}, Config{MaxLag: maxLag, VideoQueue: 48})
 		pl.load()
 		pl.start(pl.request())
 		pl.feed("v=30 pts=0", "v=30 pts=30", "v=30 pts=60", "v=30 pts=90")
