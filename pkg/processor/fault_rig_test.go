@@ -276,6 +276,25 @@ func (s *rigServer) stop() {
 	s.mu.Unlock()
 }
 
+// restart stops the server, leaves its port refusing connections for
+// down, and starts a fresh one on the same port. The port is held
+// meanwhile (holdPort): when a server dies, no other program takes its
+// port in the second it is away, but here other tests running beside this
+// one could.
+func (s *rigServer) restart(down time.Duration) error {
+	s.stop()
+	s.mu.Lock()
+	addr := s.addr
+	s.mu.Unlock()
+	release, err := holdPort(addr)
+	if err != nil {
+		return err
+	}
+	defer release()
+	time.Sleep(down)
+	return s.start()
+}
+
 func (s *rigServer) url(ch string) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()

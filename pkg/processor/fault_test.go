@@ -147,9 +147,7 @@ func TestFault(t *testing.T) {
 				}
 				restarted = time.Now()
 				r.faultAt(restarted)
-				r.in.stop()
-				time.Sleep(time.Second)
-				if err := r.in.start(); err != nil {
+				if err := r.in.restart(time.Second); err != nil {
 					t.Errorf("restarting the input server: %v", err)
 				}
 			}})
