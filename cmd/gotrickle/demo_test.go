@@ -28,6 +28,7 @@ func TestDemoRecordsAProcessedStreamAndSummarizesIt(t *testing.T) {
 	if m == nil {
 		t.Fatalf("no frames line, or failed frames:\n%s", summary)
 	}
+	t.Log(m[0])
 	in, _ := strconv.Atoi(m[1])
 	outN, _ := strconv.Atoi(m[2])
 	skipped, _ := strconv.Atoi(m[3])

@@ -52,7 +52,7 @@ line, 130/143 a second SIGINT/SIGTERM.`,
 				return fmt.Errorf("%w: --speed %v: want 0 (no pacing) or more", errUsage, f.speed)
 			}
 			if _, err := os.Stat(args[0]); err != nil {
-				return err
+				return fmt.Errorf("the file to publish: %w", err)
 			}
 			log, err := f.log.logger(c.ErrOrStderr())
 			if err != nil {

@@ -148,7 +148,7 @@ func TestPublishAndSubscribeRefuseBadInput(t *testing.T) {
 		want string
 	}{
 		{"publish to something that is not a URL is a usage error", []string{"publish", path, "ftp://x/y"}, 2, "not an http(s) channel URL"},
-		{"publish of a missing file fails", []string{"publish", filepath.Join(t.TempDir(), "nope.mp4"), base + "a"}, 1, "nope.mp4"},
+		{"publish of a missing file fails", []string{"publish", filepath.Join(t.TempDir(), "nope.mp4"), base + "a"}, 1, "the file to publish: stat "},
 		{"publish of a file that is not media fails", []string{"publish", "--speed", "0", garbage, base + "b"}, 1, "garbage.ts"},
 		{"publish with a negative speed is a usage error", []string{"publish", "--speed", "-1", path, base + "c"}, 2, "--speed"},
 		{"publish needs two arguments", []string{"publish", path}, 2, "accepts 2 arg"},
