@@ -151,7 +151,7 @@ Exit status: 0 shut down cleanly, 1 failed (or the shutdown overran
 	fl.IntVar(&f.procCfg.MaxFramerate, "max-framerate", 24, "default input frame-rate cap (params max_framerate overrides it, live)")
 	fl.DurationVar(&f.procCfg.MaxLag, "max-lag", 500*time.Millisecond, "skip a video frame that waited longer than this for the handler")
 	fl.DurationVar(&f.procCfg.StopTimeout, "stop-timeout", 5*time.Second, "longest a stop may take to drain decoded frames")
-	fl.DurationVar(&f.procCfg.OutputStallTimeout, "output-stall-timeout", 5*time.Second, "give up an output segment when one write of it to the publish server, or the wait for the answer to its end, takes this long (negative: wait for ever; keep it above 3 s, the retries' pauses)")
+	fl.DurationVar(&f.procCfg.OutputStallTimeout, "output-stall-timeout", 5*time.Second, "give up an output segment when one write of it to the publish server, the wait for the answer to its end, or its abort, takes this long (negative: wait for ever; keep it above 3 s, the retries' pauses)")
 	fl.IntVar(&f.procCfg.OutputBuffer, "output-buffer", 16<<20, "bytes of encoded output that may wait for a slow publish server before a segment is dropped (negative: no buffer, the encoder waits for the network)")
 	addShutdownFlag(c, &f.shutdown, "stop the stream, finish its output, close the API")
 	fl.StringVar(&f.codecs.Encoder.Preset, "preset", "superfast", "libx264 preset")

@@ -94,12 +94,13 @@ type Config struct {
 	OutputBuffer int
 	// OutputStallTimeout is how long one write of an output segment to the
 	// publish server, the wait for its answer to the segment's end, or the
-	// abort of a segment dropped part-way, may take before the segment is given up (counted in
-	// Counters.SegmentsLost) and the next one sent (default 5 s; negative:
-	// wait for ever). A write includes the publisher's retries of a POST
-	// that sent nothing (1.75 s of back-off by default) and up to 1 s for
-	// the server's 100 Continue, so keep it well above 3 s. It needs the
-	// output buffer (OutputBuffer not negative).
+	// abort of a segment dropped part-way, may take before the segment is
+	// given up (counted in Counters.SegmentsLost) and the next one sent
+	// (default 5 s; negative: wait for ever). A write includes the
+	// publisher's retries of a POST that sent nothing (1.75 to 2.1 s of
+	// back-off by default) and up to 1 s for the server's 100 Continue, so
+	// keep it well above 3 s. It needs the output buffer (OutputBuffer not
+	// negative).
 	OutputStallTimeout time.Duration
 	// DataInterval is how often queued data items are sent (default
 	// 333 ms), DataKeepalive how long the data channel may stay silent

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"strings"
@@ -54,14 +55,26 @@ func channelURL(raw string) (string, *url.Userinfo, error) {
 	return trimmed, user, nil
 }
 
-// backoff waits d doubled attempt-1 times (capped), or until ctx ends.
-func backoff(ctx context.Context, base time.Duration, attempt int) error {
+// maxBackoff caps the doubling of retry pauses.
+const maxBackoff = 5 * time.Second
+
+// retryDelay is the pause before retry number attempt: base doubled
+// attempt-1 times, capped at maxBackoff, then lengthened by up to a fifth
+// at random. Without that spread every client of a server that restarts
+// (hundreds of streams' subscribers and publishers) would come back at
+// the same instants. It only lengthens, so base stays the shortest pause.
+func retryDelay(base time.Duration, attempt int) time.Duration {
 	d := base
-	for i := 1; i < attempt && d < 5*time.Second; i++ {
+	for i := 1; i < attempt && d < maxBackoff; i++ {
 		d *= 2
 	}
-	d = min(d, 5*time.Second)
-	t := time.NewTimer(d)
+	d = min(d, maxBackoff)
+	return d + rand.N(d/5+1)
+}
+
+// backoff waits retryDelay(base, attempt), or until ctx ends.
+func backoff(ctx context.Context, base time.Duration, attempt int) error {
+	t := time.NewTimer(retryDelay(base, attempt))
 	defer t.Stop()
 	select {
 	case <-t.C:
