@@ -169,9 +169,10 @@ func idFilter(ids []string) string {
 // same target run again on just those, as passed in res, and returns them.
 // The processor suite judges speed and latency on the machine it runs on,
 // and a self-test runs it under load beside other runs: a requirement
-// outside a run's declared set that fails once but passes on its own is
-// the machine's doing, while a planted bug or a broken baseline fails
-// both times. A run's verdict is worked out again afterwards.
+// outside a run's declared set that fails once but passes when run again
+// by itself (other runs may still share the machine) is the machine's
+// doing, while a planted bug or a broken baseline fails both times. A
+// run's verdict is worked out again afterwards.
 func passedAgain(res, retry *harness.Results, ids []string) []string {
 	var again []string
 	for i := range res.Requirements {
@@ -185,7 +186,7 @@ func passedAgain(res, retry *harness.Results, ids []string) []string {
 			res.Counts[harness.StatusPass.String()]++
 		}
 		q.Status = harness.StatusPass
-		q.Detail = "passed when run again on its own; first run: " + q.Detail
+		q.Detail = "passed when run again by itself; first run: " + q.Detail
 	}
 	res.Reasons = slices.DeleteFunc(res.Reasons, func(r string) bool {
 		return slices.ContainsFunc(again, func(id string) bool { return strings.HasPrefix(r, id+" ") })

@@ -150,7 +150,7 @@ func TestMutationsAreCaughtByTheProcessorSuite(t *testing.T) {
 		if stray := strayFailures(r.res, j.allowed); len(stray) > 0 {
 			retry := runProcessorSuite(t, bin, j.mut, idFilter(stray))
 			for _, id := range passedAgain(r.res, retry.res, stray) {
-				t.Logf("%s failed, then passed when run again on its own (a loaded machine): %s", id, requirement(r.res, id).Detail)
+				t.Logf("%s failed, then passed when run again by itself (a loaded machine): %s", id, requirement(r.res, id).Detail)
 			}
 		}
 		j.run(t, r.res)

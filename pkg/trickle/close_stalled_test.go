@@ -234,7 +234,9 @@ func TestClosingAPublisherIsBoundedByItsContextWhileAFailedSegmentIsDeleted(t *t
 	if _, err := w.Write([]byte("the last segment")); err != nil {
 		t.Fatal(err)
 	}
-	const bound = 300 * time.Millisecond
+	// Room for the POST's answer and the DELETE to come about on a loaded
+	// machine first, and still well short of the DELETE's 2 s.
+	const bound = time.Second
 	ctx, cancel := context.WithTimeout(context.Background(), bound)
 	defer cancel()
 	start := time.Now()
@@ -248,8 +250,7 @@ func TestClosingAPublisherIsBoundedByItsContextWhileAFailedSegmentIsDeleted(t *t
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("Close = %v, want the context's deadline", err)
 	}
-	// Generous for a loaded machine, well short of the DELETE's 2 s.
-	if took > bound+time.Second {
+	if took > bound+700*time.Millisecond {
 		t.Errorf("Close took %v with a %v context: it waited for the DELETE", took, bound)
 	}
 }

@@ -1,5 +1,3 @@
-//go:build unix
-
 package processor_test
 
 import (
@@ -14,13 +12,16 @@ import (
 // but does not listen, so a connection to the port is refused, as when
 // nothing is there; the kernel does not pick a port bound this way for an
 // outgoing connection; and a listener, with the SO_REUSEADDR that Go sets,
-// can bind the port beside it.
+// can bind the port beside it (on Linux; the BSDs would want SO_REUSEPORT
+// on both).
 func holdPort(addr string) (release func(), err error) {
 	ap, err := netip.ParseAddrPort(addr)
 	if err != nil || !ap.Addr().Is4() {
 		return nil, fmt.Errorf("holding %q: not an IPv4 address and port", addr)
 	}
-	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
+	// Close-on-exec: a child process a test beside this one starts must
+	// not keep the port after release.
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("holding %s: %w", addr, err)
 	}
