@@ -97,7 +97,7 @@ type Config struct {
 	// abort of a segment dropped part-way, may take before the segment is
 	// given up (counted in Counters.SegmentsLost) and the next one sent
 	// (default 5 s; negative: wait for ever). A write includes the
-	// publisher's retries of a POST that sent nothing (1.75 to 2.1 s of
+	// publisher's retries of a POST that sent nothing (1.4 to 2.1 s of
 	// back-off by default) and up to 1 s for the server's 100 Continue, so
 	// keep it well above 3 s. It needs the output buffer (OutputBuffer not
 	// negative).

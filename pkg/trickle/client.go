@@ -59,17 +59,18 @@ func channelURL(raw string) (string, *url.Userinfo, error) {
 const maxBackoff = 5 * time.Second
 
 // retryDelay is the pause before retry number attempt: base doubled
-// attempt-1 times, capped at maxBackoff, then lengthened by up to a fifth
-// at random. Without that spread every client of a server that restarts
-// (hundreds of streams' subscribers and publishers) would come back at
-// the same instants. It only lengthens, so base stays the shortest pause.
+// attempt-1 times, capped at maxBackoff, then moved by up to a fifth
+// either way at random. Without that spread every client of a server that
+// restarts (hundreds of streams' subscribers and publishers) would come
+// back at the same instants; spread both ways, a client waits as long as
+// before on average.
 func retryDelay(base time.Duration, attempt int) time.Duration {
 	d := base
 	for i := 1; i < attempt && d < maxBackoff; i++ {
 		d *= 2
 	}
 	d = min(d, maxBackoff)
-	return d + rand.N(d/5+1)
+	return d - d/5 + rand.N(2*(d/5)+1)
 }
 
 // backoff waits retryDelay(base, attempt), or until ctx ends.

@@ -53,9 +53,9 @@ type SubscriberConfig struct {
 	// own.
 	MaxRetries int
 	// RetryBackoff is the pause before the first retry; it doubles each
-	// time, up to 5 s, and each pause is lengthened by up to a fifth at
-	// random so that the clients of a server that restarts do not all
-	// come back at once. It defaults to 300 ms.
+	// time, up to 5 s, and each pause is moved by up to a fifth either
+	// way at random so that the clients of a server that restarts do not
+	// all come back at once. It defaults to 300 ms.
 	RetryBackoff time.Duration
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
