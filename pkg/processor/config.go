@@ -95,8 +95,9 @@ type Config struct {
 	// OutputStallTimeout is how long one write of an output segment to the
 	// publish server, the wait for its answer to the segment's end, or the
 	// abort of a segment dropped part-way, may take before the segment is
-	// given up (counted in Counters.SegmentsLost; closed on the server by
-	// a DELETE that may take up to 2 s more) and the next one sent
+	// given up (counted in Counters.SegmentsLost; if bytes of it were
+	// sent, closed on the server by a DELETE that may take up to 2 s
+	// more) and the next one sent
 	// (default 5 s; negative: wait for ever). A write includes the
 	// publisher's retries of a POST that sent nothing (1.4 to 2.1 s of
 	// back-off by default) and up to 1 s for the server's 100 Continue, so
